@@ -1,0 +1,41 @@
+"""cnnpipe: what the first layers of a CNN do to a real image.
+
+The numeric API (numpy only)::
+
+    from cnnpipe import conv2d, relu, pool2d, load_image, kernel
+
+Names are imported lazily so that ``cnnpipe --help`` does not pay for numpy.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("cnnpipe")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = ["conv2d", "relu", "pool2d", "load_image", "kernel", "__version__"]
+
+_LAZY = {
+    "conv2d": "cnnpipe.ops",
+    "relu": "cnnpipe.ops",
+    "pool2d": "cnnpipe.ops",
+    "load_image": "cnnpipe.io",
+    "kernel": "cnnpipe.kernels",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnnpipe' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
