@@ -1,0 +1,37 @@
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from cnnpipe.cli import cli
+
+
+def test_version_matches_package_metadata():
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"cnnpipe {version('cnnpipe')}"
+
+
+def test_help_lists_examples():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.output
+    assert "cnnpipe run samples/chelsea.png" in result.output
+
+
+def test_python_dash_m_works():
+    proc = subprocess.run([sys.executable, "-m", "cnnpipe", "--version"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("cnnpipe ")
+
+
+def test_help_does_not_import_numpy_pillow_or_rich():
+    code = ("import sys\nfrom cnnpipe.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(','.join(m for m in ('numpy', 'PIL', 'rich') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert proc.stdout.strip().splitlines()[-1] == ""
