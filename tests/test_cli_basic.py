@@ -31,7 +31,7 @@ def test_python_dash_m_works():
 def test_help_does_not_import_numpy_pillow_or_rich():
     code = ("import sys\nfrom cnnpipe.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(','.join(m for m in ('numpy', 'PIL', 'rich') if m in sys.modules))")
+            "print('heavy:' + ','.join(m for m in ('numpy', 'PIL', 'rich') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)
-    assert proc.stdout.strip().splitlines()[-1] == ""
+    assert proc.stdout.strip().splitlines()[-1] == "heavy:"
