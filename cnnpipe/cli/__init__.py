@@ -36,8 +36,42 @@ def _version() -> str:
     return __version__
 
 
+class Failure(click.ClickException):
+    """A CnnpipeError on its way out: one line on stderr and its exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = int(exit_code)
+
+    def show(self, file=None):
+        click.echo(f"cnnpipe: {self.format_message()}", err=True, file=file)
+
+
 class LazyGroup(click.Group):
-    """A group whose commands are imported only when listed or invoked."""
+    """A group whose commands are imported only when listed or invoked.
+
+    It is also the one error funnel: library errors become one line on stderr
+    and the exit code of their class; a traceback only with ``--debug``.
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except CnnpipeError as exc:
+            if _debug(ctx):
+                raise
+            raise Failure(str(exc), exc.exit_code) from exc
+        except KeyboardInterrupt:
+            raise
+        except BrokenPipeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if _debug(ctx):
+                raise
+            raise Failure(f"internal error: {type(exc).__name__}: {exc} "
+                          "(run with --debug for a traceback)", ExitCode.FAILED) from exc
 
     def list_commands(self, ctx):
         return [name for name in COMMANDS if self._load(name) is not None]
@@ -83,16 +117,33 @@ def cli(ctx, debug):
     ctx.obj["debug"] = debug or bool(os.environ.get("CNNPIPE_DEBUG"))
 
 
+def _debug(ctx) -> bool:
+    obj = ctx.find_root().obj
+    return bool(obj and obj.get("debug")) or bool(os.environ.get("CNNPIPE_DEBUG"))
+
+
 def fail(message: str, code: int = ExitCode.FAILED) -> None:
     """Print one line on stderr and leave with ``code``."""
     click.echo(f"cnnpipe: {message}", err=True)
     sys.exit(int(code))
 
 
+def _terminate_cleanly() -> None:
+    """Turn SIGTERM into an exception so ``finally`` blocks remove temporary files."""
+    import signal
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # not the main thread, or no signals here
+        pass
+
+
 def main(argv=None) -> None:
     """Entry point: the one place where exceptions become messages and exit codes."""
-    debug = "--debug" in (sys.argv if argv is None else argv) or bool(
-        os.environ.get("CNNPIPE_DEBUG"))
+    _terminate_cleanly()
     try:
         cli.main(args=argv, prog_name="cnnpipe", standalone_mode=False)
     except click.exceptions.Abort:
@@ -106,10 +157,6 @@ def main(argv=None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except CnnpipeError as exc:
-        if debug:
-            raise
-        fail(str(exc), exc.exit_code)
     except BrokenPipeError:
         # `cnnpipe ... | head`: the reader went away; exit quietly.
         try:
@@ -117,9 +164,4 @@ def main(argv=None) -> None:
         except OSError:
             pass
         sys.exit(int(ExitCode.FAILED))
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
-        if debug:
-            raise
-        fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)",
-             ExitCode.FAILED)
     sys.exit(0)

@@ -1,0 +1,253 @@
+"""Find inputs, name their output folders, and run them (in parallel).
+
+Never prints, never exits: results come back as plain dicts through a
+callback. The work for one input is ``process(job, config)``, a plain function
+of picklable arguments, so any ``concurrent.futures``-style executor can run it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnpipe.errors import CnnpipeError, InputError, ParameterError
+
+SUPPORTED_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".npy", ".csv", ".txt"})
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input: where it comes from and the folder (relative to the output root) it gets."""
+
+    source: str  # a path, or "-" for standard input
+    name: str  # output folder, relative to the output root, '/'-separated
+    data: bytes | None = None  # standard input's bytes
+    found_in: str | None = None  # the directory it was found in, if any
+
+
+def discover(inputs: Sequence[str], *, recursive: bool = False,
+             on_warning: Callable[[str], None] | None = None) -> list[Job]:
+    """Expand files, directories and ``-`` into jobs with unique output names.
+
+    Directories are scanned for supported extensions (case-insensitive,
+    sorted, hidden files skipped); ``recursive`` descends into
+    sub-directories, following a symlinked directory only once. Paths that do
+    not exist are kept: they fail (one line) when processed, like any bad file.
+    """
+    warn = on_warning or (lambda message: None)
+    raw: list[tuple[str, str, str | None]] = []  # (source, base name, found_in)
+    for item in inputs:
+        if item == "-":
+            raw.append(("-", "stdin", None))
+            continue
+        path = Path(item)
+        if path.is_dir():
+            found = list(_scan(path, recursive))
+            if not found:
+                warn(f"{item}: no supported files in this directory"
+                     + ("" if recursive else " (use -r to descend into sub-directories)"))
+            for file in found:
+                rel = file.relative_to(path)
+                base = "/".join(_safe_part(p) for p in rel.with_suffix("").parts)
+                raw.append((str(file), base, str(path)))
+        else:
+            raw.append((item, _safe_part(Path(item).stem) if item else "input", None))
+    return _disambiguate(raw, warn)
+
+
+def _scan(root: Path, recursive: bool) -> Iterable[Path]:
+    seen: set[tuple[int, int]] = set()
+
+    def walk(folder: Path):
+        try:
+            st = folder.stat()
+        except OSError:
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in seen:  # a symlink loop, or the same folder twice
+            return
+        seen.add(key)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                subdirs.append(Path(entry.path))
+            elif Path(entry.name).suffix.lower() in SUPPORTED_EXTENSIONS:
+                yield Path(entry.path)
+        if recursive:
+            for sub in subdirs:
+                yield from walk(sub)
+
+    yield from walk(root)
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f/\\]")
+
+
+def _safe_part(part: str) -> str:
+    """A folder-name component that can never climb out of the output root."""
+    part = _UNSAFE.sub("_", part)
+    if part in ("", ".", ".."):
+        part = part.replace(".", "_") or "_"
+    return part
+
+
+def _disambiguate(raw, warn) -> list[Job]:
+    """Give each input its own folder: colliding names get their extension, then -2, -3..."""
+    counts: dict[str, int] = {}
+    for _, base, _ in raw:
+        counts[base.casefold()] = counts.get(base.casefold(), 0) + 1
+    named = []
+    for source, base, found_in in raw:
+        name = base
+        if counts[base.casefold()] > 1 and source != "-":
+            suffix = Path(source).suffix.lower().lstrip(".")
+            name = f"{base}.{suffix}" if suffix else base
+        named.append((source, base, name, found_in))
+    used: dict[str, int] = {}
+    jobs = []
+    for source, base, name, found_in in named:
+        key = name.casefold()
+        if key in used:
+            used[key] += 1
+            name = f"{name}-{used[key]}"
+            while name.casefold() in used:
+                used[key] += 1
+                name = f"{base}-{used[key]}"
+        used[name.casefold()] = used.get(name.casefold(), 1)
+        if name != base:
+            warn(f"{source}: output folder renamed to '{name}' (another input is also '{base}')")
+        jobs.append(Job(source=source, name=name, found_in=found_in))
+    return jobs
+
+
+def process(job: Job, config) -> dict:
+    """Run one input end to end and write its folder; return its report.
+
+    The report is the manifest plus ``status`` (``ok``, ``failed`` or
+    ``skipped``) and, for failures, ``error`` (one line) and ``exit_code``.
+    Errors of the input never escape as exceptions; KeyboardInterrupt does.
+    """
+    from cnnpipe import io, outputs
+
+    label = "stdin" if job.source == "-" else job.source
+    folder = Path(config.out_root, *job.name.split("/"))
+    started = time.perf_counter()
+    try:
+        if config.extra.get("skip_existing") and outputs.is_complete(folder, config):
+            manifest = outputs.read_manifest(folder) or {}
+            return {**manifest, "status": "skipped", "output": str(folder)}
+        source = job.data if job.source == "-" else job.source
+        kwargs = {"color": config.params.color}
+        if config.max_pixels is not None:
+            kwargs["max_pixels"] = config.max_pixels
+        loaded = io.load_image(source, **kwargs)
+        loaded.info.setdefault("path", label)
+        if job.source == "-":
+            loaded.info["path"] = "-"
+        manifest = outputs.write_outputs(loaded, config, folder, label)
+        return {**manifest, "status": "ok", "output": str(folder),
+                "seconds": round(time.perf_counter() - started, 3)}
+    except CnnpipeError as exc:
+        return _failure(label, folder, str(exc), int(exc.exit_code),
+                        usage=isinstance(exc, ParameterError))
+    except MemoryError:
+        return _failure(label, folder, "out of memory (try a smaller image or fewer detectors)", 1)
+    except RecursionError as exc:  # pragma: no cover - defensive
+        return _failure(label, folder, f"internal error: {exc}", 1)
+    except (OSError, ValueError) as exc:
+        return _failure(label, folder, f"{type(exc).__name__}: {exc}", 1)
+
+
+def _failure(label, folder, message, code, usage=False) -> dict:
+    return {"input": {"path": label}, "status": "failed", "error": message,
+            "exit_code": code, "usage_error": usage, "output": str(folder)}
+
+
+def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
+              on_start: Callable[[Job], None] | None = None,
+              on_result: Callable[[Job, dict], None] | None = None,
+              fail_fast: bool = False, executor: Executor | None = None) -> list[dict]:
+    """Process ``jobs``, calling ``on_result`` as each finishes; return the reports in job order.
+
+    With ``workers > 1`` (or an ``executor``) inputs run in separate processes;
+    at most ``2 * workers`` are in flight, so memory is bounded by the inputs
+    being worked on, not by the size of the batch.
+    """
+    reports: list[dict | None] = [None] * len(jobs)
+
+    def finished(index, report):
+        reports[index] = report
+        if on_result:
+            on_result(jobs[index], report)
+        return fail_fast and report["status"] == "failed"
+
+    if executor is None and (workers <= 1 or len(jobs) <= 1):
+        for index, job in enumerate(jobs):
+            if on_start:
+                on_start(job)
+            if finished(index, process(job, config)):
+                break
+        return [r for r in reports if r is not None]
+
+    own = executor is None
+    pool = executor or ProcessPoolExecutor(max_workers=workers)
+    limit = 2 * max(1, workers)
+    pending = {}
+    stop = False
+    try:
+        queue = iter(enumerate(jobs))
+        while True:
+            while not stop and len(pending) < limit:
+                nxt = next(queue, None)
+                if nxt is None:
+                    break
+                index, job = nxt
+                if on_start:
+                    on_start(job)
+                pending[pool.submit(process, job, config)] = index
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = pending.pop(future)
+                try:
+                    report = future.result()
+                except Exception as exc:  # a worker died (killed, out of memory)
+                    label = "stdin" if jobs[index].source == "-" else jobs[index].source
+                    report = _failure(label, Path(config.out_root, jobs[index].name),
+                                      f"worker process failed: {type(exc).__name__}: {exc}", 1)
+                if finished(index, report):
+                    stop = True
+            if stop and not pending:
+                break
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return [r for r in reports if r is not None]
+
+
+def summarize(reports: Iterable[dict]) -> dict:
+    """Counts of ok / failed / skipped reports."""
+    counts = {"ok": 0, "failed": 0, "skipped": 0}
+    for report in reports:
+        counts[report["status"]] = counts.get(report["status"], 0) + 1
+    return counts
+
+
+__all__ = ["Job", "discover", "process", "run_batch", "summarize", "InputError"]

@@ -1,0 +1,319 @@
+"""Write one input's maps, overview and manifest into its output folder.
+
+Every file is written atomically (temporary name, then rename), the manifest
+last: a folder with a ``manifest.json`` is complete. A re-run removes the maps
+an earlier run wrote and this one did not (its detectors changed), and never
+touches a file cnnpipe did not write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnnpipe import io, mapping
+from cnnpipe.errors import OutputError
+from cnnpipe.pipeline import Params, iter_detectors
+
+MANIFEST = "manifest.json"
+PREVIOUS = ".cnnpipe-previous.json"  # the file list of a run being replaced
+STAGE_PREFIX = {"input": "00", "conv": "01", "relu": "02", "pool": "03"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides what is written for one input (picklable)."""
+
+    params: Params
+    kernels: tuple
+    out_root: str = "cnnpipe-out"
+    npy: bool = False
+    cmap: str = "auto"
+    scale: str = "map"
+    bit_depth: int = 8
+    overview: bool = True
+    png_compression: int = 1
+    max_pixels: int | None = None
+    provenance: bool = False
+    threads: int = 2
+    extra: dict = field(default_factory=dict)
+
+    def options(self) -> dict:
+        """The output options, as recorded in the manifest."""
+        return {"npy": self.npy, "cmap": self.cmap, "scale": self.scale,
+                "bit_depth": self.bit_depth, "overview": self.overview,
+                "png_compression": self.png_compression, "provenance": self.provenance}
+
+    def digest(self) -> str:
+        """A fingerprint of the parameters, detectors and output options."""
+        h = hashlib.sha256()
+        h.update(json.dumps([self.params.to_dict(), self.options()], sort_keys=True).encode())
+        for k in self.kernels:
+            h.update(k.name.encode())
+            h.update(str(k.weights.shape).encode())
+            h.update(np.ascontiguousarray(k.weights, dtype=np.float32).tobytes())
+        return h.hexdigest()
+
+
+def map_filename(stage: str, kernel_name: str | None, ext: str = ".png") -> str:
+    """``01-conv-sobel-x.png``; the input map is ``00-input.png``."""
+    if stage == "input":
+        return f"00-input{ext}"
+    return f"{STAGE_PREFIX[stage]}-{stage}-{kernel_name}{ext}"
+
+
+def planned_files(config: RunConfig) -> list[str]:
+    """The files a run with ``config`` writes into an input's folder (for --dry-run)."""
+    p = config.params
+    stages = ["conv"] + (["relu"] if p.activation != "none" else []) + (
+        ["pool"] if p.pool != "none" else [])
+    files = [map_filename("input", None)] + (
+        [map_filename("input", None, ".npy")] if config.npy else [])
+    for k in config.kernels:
+        for stage in stages:
+            files.append(map_filename(stage, k.name))
+            if config.npy:
+                files.append(map_filename(stage, k.name, ".npy"))
+    if config.overview:
+        files.append("overview.png")
+    files.append(MANIFEST)
+    return files
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The manifest of a completed earlier run, or None."""
+    try:
+        with open(folder / MANIFEST, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_complete(folder: Path, config: RunConfig) -> bool:
+    """True when ``folder`` holds a finished run with these exact settings."""
+    manifest = read_manifest(folder)
+    if not manifest or manifest.get("digest") != config.digest():
+        return False
+    return all((folder / name).is_file() for name in manifest.get("files", []))
+
+
+SMALL_MAP = 32  # maps at most this many rows and columns carry their values in the manifest
+
+
+def _stats(array: np.ndarray) -> dict:
+    stats = {
+        "shape": list(array.shape),
+        "min": float(array.min()),
+        "max": float(array.max()),
+        "mean": float(array.mean(dtype=np.float64)),
+        "zero_fraction": float(np.count_nonzero(array == 0) / array.size),
+    }
+    if array.ndim == 2 and max(array.shape) <= SMALL_MAP:
+        stats["values"] = array.astype(float).tolist()
+    return stats
+
+
+class _Writer:
+    """Encodes and writes files, in background threads when allowed."""
+
+    def __init__(self, folder: Path, threads: int):
+        self.folder = folder
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        self.pending = []
+        self.written: list[str] = []
+
+    def png(self, name: str, pixels: np.ndarray, text: dict, compression: int):
+        self._submit(name, lambda: io.encode_png(pixels, compression=compression, text=text))
+
+    def raw(self, name: str, make_bytes):
+        self._submit(name, make_bytes)
+
+    def npy(self, name: str, array: np.ndarray):
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        self._submit(name, None, lambda: io.save_matrix(self.folder / name, array))
+
+    def _submit(self, name, make_bytes, action=None):
+        if action is None:
+            def action():
+                io.atomic_write(self.folder / name, make_bytes())
+        self.written.append(name)
+        if self.pool is None:
+            action()
+            return
+        self.pending.append(self.pool.submit(action))
+        if len(self.pending) > 8:  # bound the pixel buffers waiting to be encoded
+            self.pending.pop(0).result()
+
+    def finish(self):
+        try:
+            for future in self.pending:
+                future.result()
+        finally:
+            self.pending = []
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) -> dict:
+    """Run the pipeline on ``loaded`` and write every file; return the manifest."""
+    from cnnpipe import __version__
+
+    image = loaded.array
+    params = config.params
+    scale_kind, fixed_range = mapping.parse_scale(config.scale)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
+    old_files = _previous_files(folder)
+
+    writer = _Writer(folder, config.threads)
+    maps_meta = []
+    sheet = None
+    try:
+        input_map = mapping.choose_mapping(image, stage="input", scale="map", cmap=config.cmap,
+                                           bit_depth=config.bit_depth)
+        input_pixels = mapping.to_pixels(image, input_map)
+        name = map_filename("input", None)
+        writer.png(name, input_pixels, mapping.png_text(input_map), config.png_compression)
+        entry = {"stage": "input", "kernel": None, "file": name, **_stats(image),
+                 "mapping": input_map}
+        if config.npy:
+            entry["npy"] = map_filename("input", None, ".npy")
+            writer.npy(entry["npy"], image)
+        maps_meta.append(entry)
+        if config.overview:
+            from cnnpipe.sheet import OverviewSheet
+
+            display = input_pixels
+            if display.dtype != np.uint8:  # a 16-bit input map: show it at 8 bits
+                display = (display >> 8).astype(np.uint8)
+            sheet = OverviewSheet(_title(source_label, loaded, config), display,
+                                  f"input {image.shape[-2]}×{image.shape[-1]}")
+
+        for det in iter_detectors(image, config.kernels, params):
+            items = det.items()
+            shared = None
+            if scale_kind == "detector":
+                shared = (min(float(a.min()) for _, a in items),
+                          max(float(a.max()) for _, a in items))
+            elif scale_kind == "fixed":
+                shared = fixed_range
+            for stage, array in items:
+                m = mapping.choose_mapping(array, stage=stage, scale=scale_kind, cmap=config.cmap,
+                                           value_range=shared, bit_depth=config.bit_depth)
+                name = map_filename(stage, det.kernel.name)
+                writer.png(name, mapping.to_pixels(array, m), mapping.png_text(m),
+                           config.png_compression)
+                entry = {"stage": stage, "kernel": det.kernel.name, "file": name,
+                         **_stats(array), "mapping": m}
+                if config.npy:
+                    entry["npy"] = map_filename(stage, det.kernel.name, ".npy")
+                    writer.npy(entry["npy"], array)
+                if config.provenance and stage == "pool":
+                    entry["provenance"] = _provenance(det, params)
+                maps_meta.append(entry)
+                if sheet is not None:
+                    sheet.add(det.kernel.name, stage, array, m)
+            del det, items
+        if sheet is not None:
+            sheet_obj = sheet
+            writer.raw("overview.png",
+                       lambda: sheet_obj.to_png_bytes(compression=config.png_compression))
+    finally:
+        writer.finish()
+
+    manifest = {
+        "cnnpipe": __version__,
+        "input": {**loaded.info, "shape": list(image.shape)},
+        "params": {**params.to_dict(), **config.options()},
+        "kernels": [_kernel_meta(k) for k in config.kernels],
+        "maps": maps_meta,
+        "overview": "overview.png" if config.overview else None,
+        "files": sorted(set(writer.written) | {MANIFEST}),
+        "digest": config.digest(),
+    }
+    io.atomic_write(folder / MANIFEST,
+                    (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+    _remove_stale(folder, old_files, set(manifest["files"]))
+    return manifest
+
+
+def _title(source_label, loaded, config: RunConfig) -> str:
+    p = config.params
+    parts = [f"conv stride {_pair(p.conv_stride)}, padding {p.padding}"]
+    if p.activation != "none":
+        parts.append(p.activation if p.activation != "leaky" else f"leaky {p.leak:g}")
+    if p.pool != "none":
+        parts.append(f"{p.pool} pool {_pair(p.window)} stride {_pair(p.stride)} ({p.edge})")
+    return f"{source_label} — " + ", ".join(parts)
+
+
+def _pair(pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def _kernel_meta(k) -> dict:
+    return {"name": k.name, "spec": getattr(k, "spec", "") or k.name,
+            "shape": list(k.weights.shape), "weights": k.weights.astype(float).tolist(),
+            "description": getattr(k, "description", "")}
+
+
+def _provenance(det, params: Params) -> list | dict:
+    from cnnpipe import ops
+
+    source = det.relu if det.relu is not None else det.conv
+    if source.ndim != 2:
+        return [_provenance_2d(ops, c, params) for c in source]
+    return _provenance_2d(ops, source, params)
+
+
+def _provenance_2d(ops, source, params):
+    prov = ops.pool_provenance(source, window=params.window, stride=params.stride,
+                               mode=params.pool, edge=params.edge)
+    return {key: np.asarray(value).tolist() for key, value in prov.items()}
+
+
+def _previous_files(folder: Path) -> set[str]:
+    """Files an earlier run recorded here; parked in PREVIOUS until this run completes."""
+    names: set[str] = set()
+    for source in (folder / PREVIOUS, folder / MANIFEST):
+        try:
+            with open(source, encoding="utf-8") as fh:
+                data = json.load(fh)
+            names.update(n for n in data.get("files", []) if _safe_name(n))
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
+    if names:
+        io.atomic_write(folder / PREVIOUS, json.dumps({"files": sorted(names)}).encode())
+        try:
+            os.unlink(folder / MANIFEST)  # the folder is incomplete until the new manifest lands
+        except FileNotFoundError:
+            pass
+    return names
+
+
+def _safe_name(name) -> bool:
+    return isinstance(name, str) and name and "/" not in name and "\\" not in name \
+        and name not in (".", "..")
+
+
+def _remove_stale(folder: Path, old: set[str], new: set[str]) -> None:
+    for name in sorted(old - new):
+        try:
+            os.unlink(folder / name)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise OutputError(f"cannot remove stale output {folder / name}: {exc}") from exc
+    try:
+        os.unlink(folder / PREVIOUS)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,188 @@
+"""One input through convolution -> activation -> pooling.
+
+numpy only: no files, no printing. The maps come out one detector at a time
+(``iter_detectors``) so that memory grows with the size of the image, not with
+the number of detectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from cnnpipe import ops
+from cnnpipe.errors import ParameterError
+
+ACTIVATIONS = ("relu", "leaky", "none")
+POOL_MODES = ("max", "mean", "avg", "sum", "min", "l2", "none")
+EDGES = ("keep", "drop")
+COLORS = ("gray", "rgb")
+PAD_MODES = ("zeros", "reflect", "replicate", "circular")
+
+# Detectors are convolved in groups; a group's conv maps are alive at once, so
+# the group is capped by bytes: going from 4 to 32 detectors must not multiply
+# the peak memory.
+GROUP_BYTES = 96 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Params:
+    """Every effective option of one conv -> activation -> pool layer."""
+
+    conv_stride: tuple[int, int] = (1, 1)
+    padding: str | int | tuple[int, int, int, int] = "valid"
+    pad_mode: str = "zeros"
+    dilation: tuple[int, int] = (1, 1)
+    flip: bool = False
+    activation: str = "relu"
+    leak: float = 0.01
+    pool: str = "max"
+    window: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] | None = None
+    edge: str = "keep"
+    color: str = "gray"
+
+    def __post_init__(self):
+        object.__setattr__(self, "conv_stride", ops.as_pair(self.conv_stride, "conv stride"))
+        object.__setattr__(self, "dilation", ops.as_pair(self.dilation, "dilation"))
+        object.__setattr__(self, "window", ops.as_pair(self.window, "window"))
+        stride = self.window if self.stride is None else ops.as_pair(self.stride, "stride")
+        object.__setattr__(self, "stride", stride)
+        padding = self.padding
+        if isinstance(padding, list):
+            padding = tuple(padding)
+        object.__setattr__(self, "padding", padding)
+        _choice(self.pad_mode, PAD_MODES, "pad mode")
+        _choice(self.activation, ACTIVATIONS, "activation")
+        _choice(self.pool, POOL_MODES, "pooling mode")
+        _choice(self.edge, EDGES, "edge")
+        _choice(self.color, COLORS, "color")
+        if not np.isfinite(self.leak):
+            raise ParameterError(f"`leak` must be a finite number (got {self.leak})")
+        if self.pool == "avg":
+            object.__setattr__(self, "pool", "mean")
+
+    def to_dict(self) -> dict:
+        """The parameters as plain JSON-able values."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+
+def _choice(value: str, choices: Sequence[str], name: str) -> None:
+    if value not in choices:
+        raise ParameterError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+
+
+@dataclass
+class DetectorMaps:
+    """The maps one detector produced. ``relu``/``pool`` are None when skipped."""
+
+    kernel: object  # cnnpipe.kernels.Kernel
+    conv: np.ndarray
+    relu: np.ndarray | None = None
+    pool: np.ndarray | None = None
+    stages: dict = field(default_factory=dict)
+
+    def items(self):
+        """``(stage, array)`` pairs in pipeline order, skipped stages left out."""
+        pairs = [("conv", self.conv), ("relu", self.relu), ("pool", self.pool)]
+        return [(stage, array) for stage, array in pairs if array is not None]
+
+
+def check_kernel_fits(image: np.ndarray, kernel, params: Params) -> None:
+    """Raise ParameterError when ``kernel`` cannot be applied to ``image``."""
+    weights = kernel.weights
+    if weights.ndim == 3:
+        channels = image.shape[0] if image.ndim == 3 else 1
+        if weights.shape[0] != channels:
+            hint = " (use --color rgb for a 3-channel detector)" if channels == 1 else ""
+            raise ParameterError(
+                f"kernel {kernel.name!r} has {weights.shape[0]} channels but the input has "
+                f"{channels}{hint}")
+
+
+def convolve(image: np.ndarray, weights: np.ndarray, params: Params) -> np.ndarray:
+    """Apply one or several detectors with the layer's convolution options.
+
+    ``image`` is (H, W) or (C, H, W). On a 2-D image ``weights`` is (kh, kw) or
+    (K, kh, kw) for K detectors; on a (C, H, W) image a (C, kh, kw) ``weights``
+    is one multi-channel detector summed over channels, as a CNN layer does. A 2-D
+    detector on a (C, H, W) image runs on each channel separately (``--color
+    rgb``), giving (C, H', W') per detector.
+    """
+    kwargs = dict(stride=params.conv_stride, padding=params.padding,
+                  pad_mode=params.pad_mode, dilation=params.dilation, flip=params.flip)
+    if image.ndim == 3 and weights.ndim == 3:
+        return ops.conv2d(image, weights[None], **kwargs)[0]
+    if image.ndim == 3:
+        return np.stack([ops.conv2d(channel, weights, **kwargs) for channel in image], axis=-3)
+    return ops.conv2d(image, weights, **kwargs)
+
+
+def activate(conv: np.ndarray, params: Params) -> np.ndarray | None:
+    if params.activation == "none":
+        return None
+    return ops.relu(conv, leak=params.leak if params.activation == "leaky" else 0.0)
+
+
+def pool(x: np.ndarray, params: Params) -> np.ndarray | None:
+    if params.pool == "none":
+        return None
+    return ops.pool2d(x, window=params.window, stride=params.stride, mode=params.pool,
+                      edge=params.edge)
+
+
+def iter_detectors(image: np.ndarray, kernels: Sequence, params: Params) -> Iterator[DetectorMaps]:
+    """Yield each detector's conv, activation and pooled maps, in kernel order.
+
+    Consecutive 2-D detectors of one size on a gray image are convolved
+    together (one pass over the image), in groups capped at ``GROUP_BYTES`` of
+    output so that the peak memory does not grow with the number of detectors.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    for kernel in kernels:
+        check_kernel_fits(image, kernel, params)
+    for group in _groups(image, kernels, params):
+        if len(group) > 1:
+            stacked = np.stack([k.weights for k in group])
+            convs = convolve(image, stacked, params)
+        else:
+            convs = [convolve(image, group[0].weights, params)]
+        for kernel, conv in zip(group, convs, strict=True):
+            activated = activate(conv, params)
+            pooled = pool(conv if activated is None else activated, params)
+            yield DetectorMaps(kernel=kernel, conv=np.ascontiguousarray(conv),
+                               relu=activated, pool=pooled)
+        del convs
+
+
+def _groups(image: np.ndarray, kernels: Sequence, params: Params) -> list[list]:
+    if image.ndim != 2:
+        return [[k] for k in kernels]
+    hw = image.shape
+    groups: list[list] = []
+    for kernel in kernels:
+        w = kernel.weights
+        if w.ndim != 2:
+            groups.append([kernel])
+            continue
+        out_h, out_w = ops.conv_output_shape(hw, w.shape, stride=params.conv_stride,
+                                             padding=params.padding, dilation=params.dilation)
+        cap = max(1, GROUP_BYTES // max(1, out_h * out_w * 4))
+        last = groups[-1] if groups else None
+        if (last and last[0].weights.ndim == 2 and last[0].weights.shape == w.shape
+                and len(last) < cap):
+            last.append(kernel)
+        else:
+            groups.append([kernel])
+    return groups
+
+
+def run_pipeline(image: np.ndarray, kernels: Sequence, params: Params) -> list[DetectorMaps]:
+    """All detectors' maps at once (convenient for small inputs and tests)."""
+    return list(iter_detectors(image, kernels, params))

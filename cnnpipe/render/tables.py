@@ -1,0 +1,120 @@
+"""rich renderables for maps and run summaries. Functions return, never print."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+NEGATIVE = "red"
+ZERO = "dim"
+HIGHLIGHT = "bold reverse"
+
+
+def format_value(value: float, decimals: int = 2) -> str:
+    """A compact number: integers without decimals, others rounded; -0 shown as 0."""
+    value = float(value)
+    if value == 0:
+        return "0"
+    if np.isfinite(value) and value == round(value) and abs(value) < 1e9:
+        return str(int(value))
+    if abs(value) >= 1e5 or abs(value) < 10 ** -decimals:
+        return f"{value:.{decimals}e}"
+    return f"{value:.{decimals}f}"
+
+
+def matrix_table(array: np.ndarray, title: str | None = None, *, caption: str | None = None,
+                 highlight: set[tuple[int, int]] | None = None, decimals: int = 2,
+                 row_labels: bool = True) -> Table:
+    """A 2-D array as a table: numbers right-aligned, negatives red, zeros dim.
+
+    ``highlight`` holds ``(row, col)`` cells to emphasise (e.g. pooling winners);
+    they are also marked with ``*`` so the mark survives without colour.
+    """
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ValueError(f"matrix_table needs a 2-D array (got shape {array.shape})")
+    highlight = highlight or set()
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, title_justify="left", caption_justify="left")
+    if row_labels:
+        table.add_column("", justify="right", style="dim")
+    for col in range(array.shape[1]):
+        table.add_column(str(col), justify="right")
+    for row in range(array.shape[0]):
+        cells = []
+        for col in range(array.shape[1]):
+            value = array[row, col]
+            text = format_value(value, decimals)
+            style = NEGATIVE if value < 0 else (ZERO if value == 0 else "")
+            if (row, col) in highlight:
+                text = f"*{text}"
+                style = f"{style} {HIGHLIGHT}".strip()
+            cells.append(Text(text, style=style))
+        table.add_row(*([str(row)] if row_labels else []), *cells)
+    return table
+
+
+def summary_table(manifest: dict, title: str | None = None) -> Table:
+    """One row per map: stage, detector, shape, min, max, mean, zeros, file."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("stage")
+    table.add_column("detector")
+    table.add_column("shape", justify="right")
+    for name in ("min", "max", "mean"):
+        table.add_column(name, justify="right")
+    table.add_column("zeros", justify="right")
+    table.add_column("file")
+    for entry in manifest.get("maps", []):
+        shape = "×".join(str(n) for n in entry["shape"])
+        cells = [Text(format_value(entry[key], 3), style=NEGATIVE if entry[key] < 0 else "")
+                 for key in ("min", "max", "mean")]
+        zeros = f"{100 * entry['zero_fraction']:.0f}%" if entry["stage"] in ("relu", "pool") else ""
+        table.add_row(entry["stage"], entry.get("kernel") or "", shape, *cells, zeros,
+                      entry["file"])
+    return table
+
+
+def batch_table(reports: list[dict]) -> Table:
+    """One row per input of a batch: status, size, output folder or error."""
+    table = Table(box=box.SIMPLE_HEAD, title="inputs", title_justify="left")
+    table.add_column("input")
+    table.add_column("status")
+    table.add_column("size", justify="right")
+    table.add_column("output / error")
+    styles = {"ok": "green", "failed": "red", "skipped": "yellow"}
+    for report in reports:
+        info = report.get("input", {})
+        size = f"{info['width']}×{info['height']}" if "width" in info else ""
+        detail = report.get("error") or report.get("output", "")
+        table.add_row(str(info.get("path", "")), Text(report["status"],
+                      style=styles.get(report["status"], "")), size, detail)
+    return table
+
+
+def detectors_table(kernels, *, show_matrices: int = 5) -> Table:
+    """The detectors of a run: name, size, sum and (for small ones) the matrix inline."""
+    table = Table(box=box.SIMPLE_HEAD, title="detectors", title_justify="left")
+    table.add_column("detector")
+    table.add_column("size", justify="right")
+    table.add_column("sum", justify="right")
+    table.add_column("weights")
+    table.add_column("description")
+    for k in kernels:
+        w = np.asarray(k.weights)
+        size = "×".join(str(n) for n in w.shape)
+        if w.ndim == 2 and max(w.shape) <= show_matrices:
+            rows = Text()
+            for i, row in enumerate(w):
+                if i:
+                    rows.append("\n")
+                for j, value in enumerate(row):
+                    rows.append(("" if j == 0 else " ") + f"{format_value(value):>5}",
+                                style=NEGATIVE if value < 0 else "")
+            weights = rows
+        else:
+            weights = Text(f"{w.size} weights", style="dim")
+        table.add_row(k.name, size, format_value(float(w.sum()), 3), weights,
+                      getattr(k, "description", ""))
+    return table

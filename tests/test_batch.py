@@ -1,0 +1,177 @@
+"""Batches: discovery, folder names, failure isolation, parallel = serial, resume, stdin."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+from conftest import ROOT, SAMPLES, load_manifest, write_png
+
+from cnnpipe.batch import discover
+
+
+def make_folder(tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for name in ("b.png", "a.png", "sub/c.png"):
+        write_png(src / name, rng.integers(0, 256, (12, 10)))
+    (src / ".hidden.png").write_bytes(b"not looked at")
+    (src / "notes.md").write_text("ignored: not an image")
+    return src
+
+
+def test_discover_sorts_skips_hidden_and_only_descends_with_recursive(tmp_path):
+    src = make_folder(tmp_path)
+    flat = discover([str(src)])
+    assert [j.name for j in flat] == ["a", "b"]
+    deep = discover([str(src)], recursive=True)
+    assert [j.name for j in deep] == ["a", "b", "sub/c"]
+
+
+def test_discover_extensions_are_case_insensitive(tmp_path):
+    write_png(tmp_path / "UP.PNG", np.zeros((4, 4)))
+    assert [j.name for j in discover([str(tmp_path)])] == ["UP"]
+
+
+def test_colliding_names_are_disambiguated_visibly(tmp_path):
+    write_png(tmp_path / "a.png", np.zeros((4, 4)))
+    (tmp_path / "a.csv").write_text("1,2\n3,4\n")
+    warnings = []
+    jobs = discover([str(tmp_path)], on_warning=warnings.append)
+    assert sorted(j.name for j in jobs) == ["a.csv", "a.png"]
+    assert len(warnings) == 2
+
+
+def test_same_file_twice_gets_two_folders(tmp_path):
+    write_png(tmp_path / "a.png", np.zeros((4, 4)))
+    jobs = discover([str(tmp_path / "a.png"), str(tmp_path / "a.png")])
+    assert len({j.name for j in jobs}) == 2
+
+
+def test_symlink_loop_does_not_hang(tmp_path):
+    src = make_folder(tmp_path)
+    os.symlink(src, src / "sub" / "loop")
+    jobs = discover([str(src)], recursive=True)
+    assert [j.name for j in jobs] == ["a", "b", "sub/c"]
+
+
+def test_dot_dot_names_cannot_escape_the_output_root(tmp_path):
+    jobs = discover([str(tmp_path / "...png")])
+    assert jobs[0].name not in ("..", ".")
+    assert "/" not in jobs[0].name
+
+
+def test_folder_with_a_broken_file_exits_1_and_keeps_the_rest(invoke, tmp_path):
+    src = make_folder(tmp_path)
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "out"
+    result = invoke("run", src, "-r", "-o", out, "-k", "box", "-j", "1")
+    assert result.exit_code == 1
+    bad = [line for line in result.stderr.splitlines() if "broken.png" in line]
+    assert len(bad) == 1
+    for name in ("a", "b", "sub/c"):
+        assert (out / name / "manifest.json").is_file()
+    assert not (out / "broken").exists() or not (out / "broken" / "manifest.json").exists()
+
+
+def test_parallel_output_is_byte_identical_to_serial(invoke, tmp_path):
+    src = make_folder(tmp_path)
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert invoke("run", src, "-r", "-o", one, "-j", "1", "--npy").exit_code == 0
+    assert invoke("run", src, "-r", "-o", two, "-j", "2", "--npy").exit_code == 0
+    files_one = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    files_two = sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
+    assert files_one == files_two and files_one
+    for rel in files_one:
+        assert (one / rel).read_bytes() == (two / rel).read_bytes(), rel
+
+
+def test_json_lines_parse_and_report_every_input(invoke, tmp_path):
+    src = make_folder(tmp_path)
+    (src / "bad.csv").write_text("1,2\n3\n")
+    result = invoke("run", src, "-o", tmp_path / "out", "--json", "-k", "box")
+    assert result.exit_code == 1
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    status = {o["input"]["path"].rsplit("/", 1)[-1]: o["status"] for o in objects}
+    assert status == {"a.png": "ok", "b.png": "ok", "bad.csv": "failed"}
+    failed = next(o for o in objects if o["status"] == "failed")
+    assert failed["error"]
+
+
+def test_stdin_input_goes_to_the_stdin_folder(invoke, tmp_path):
+    data = (SAMPLES / "tutorial.csv").read_bytes()
+    result = invoke("run", "-", "-k", "tutorial", "-o", tmp_path, input=data)
+    assert result.exit_code == 0, result.output
+    m = load_manifest(tmp_path / "stdin")
+    assert m["input"]["path"] == "-"
+    assert m["input"]["width"] == 7
+
+
+def test_skip_existing_skips_complete_inputs_with_same_settings(invoke, tmp_path):
+    src = make_folder(tmp_path)
+    out = tmp_path / "out"
+    assert invoke("run", src, "-o", out, "-k", "box").exit_code == 0
+    again = invoke("run", src, "-o", out, "-k", "box", "--skip-existing", "--json")
+    assert [json.loads(line)["status"] for line in again.stdout.splitlines()] == ["skipped"] * 2
+    changed = invoke("run", src, "-o", out, "-k", "sobel-x", "--skip-existing", "--json")
+    assert [json.loads(line)["status"] for line in changed.stdout.splitlines()] == ["ok"] * 2
+
+
+def test_dry_run_writes_nothing(invoke, tmp_path):
+    out = tmp_path / "out"
+    result = invoke("run", SAMPLES / "tutorial.csv", "-k", "box", "-o", out, "--dry-run")
+    assert result.exit_code == 0
+    assert "01-conv-box.png" in result.stdout
+    assert "manifest.json" in result.stdout
+    assert not out.exists()
+
+
+def test_fail_fast_stops_at_the_first_failure(invoke, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.csv").write_text("x,y\n")
+    write_png(src / "b.png", np.zeros((8, 8)))
+    result = invoke("run", src, "-o", tmp_path / "out", "--fail-fast", "-j", "1", "-k", "box")
+    assert result.exit_code == 1
+    assert not (tmp_path / "out" / "b" / "manifest.json").exists()
+
+
+def test_sigint_leaves_only_complete_files_and_skip_existing_completes(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        write_png(src / f"img{i:02d}.png", rng.integers(0, 256, (300, 300)))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "cnnpipe", "run", str(src), "-o", str(out), "-j", "1",
+           "--random", "8", "--npy", "-q"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(out.rglob("manifest.json")):
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    for path in out.rglob("*"):
+        assert "cnnpipe-tmp" not in path.name, path
+        if path.suffix == ".png":
+            from PIL import Image
+
+            with Image.open(path) as im:
+                im.load()  # a truncated PNG would raise here
+        if path.suffix == ".npy":
+            np.load(path)
+    done_before = len(list(out.rglob("manifest.json")))
+    assert 0 < done_before < 40
+    rerun = subprocess.run(cmd[:-1] + ["--skip-existing", "--json"], capture_output=True,
+                           text=True, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    statuses = [json.loads(line)["status"] for line in rerun.stdout.splitlines()]
+    assert statuses.count("skipped") == done_before
+    assert statuses.count("ok") + statuses.count("skipped") == 40
