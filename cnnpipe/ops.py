@@ -1,0 +1,346 @@
+"""The numeric core: convolution, ReLU and pooling on numpy arrays.
+
+Arrays in, arrays out: no files, no printing, numpy only. Results are new
+float32 arrays; inputs are never modified. Bad arguments raise
+:class:`cnnpipe.errors.ParameterError` (a ``ValueError``) whose message names
+the argument, the value and what to do.
+
+Pooling lives in :mod:`cnnpipe._pool`; it is re-exported here.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from cnnpipe import _conv_fast
+from cnnpipe._pool import (
+    pool2d,
+    pool_output_shape,
+    pool_output_size,
+    pool_provenance,
+    pool_windows,
+)
+from cnnpipe._validate import as_pair
+from cnnpipe.errors import ParameterError
+
+__all__ = [
+    "conv2d",
+    "relu",
+    "pool2d",
+    "as_pair",
+    "resolve_padding",
+    "conv_output_shape",
+    "pool_output_size",
+    "pool_output_shape",
+    "pool_windows",
+    "pool_provenance",
+]
+
+PAD_MODES = ("zeros", "reflect", "replicate", "circular")
+_NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_NAMED_PADDINGS = ("valid", "same", "full")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _padding_ints(padding):
+    """Explicit padding (int, pair, four ints, or their string forms) -> 4 ints."""
+    if isinstance(padding, str):
+        parts = [p for p in padding.replace(",", " ").split()]
+        try:
+            values = [int(p) for p in parts]
+        except ValueError:
+            values = None
+    elif _is_int(padding):
+        values = [padding]
+    elif isinstance(padding, (tuple, list)) and all(_is_int(p) for p in padding):
+        values = list(padding)
+    else:
+        values = None
+    if values is None or len(values) not in (1, 2, 4):
+        raise ParameterError(
+            f"`padding` must be valid, same, full, an int N, or four ints "
+            f"top,bottom,left,right (got {padding!r})"
+        )
+    if any(v < 0 for v in values):
+        raise ParameterError(f"`padding` must be >= 0 on every side (got {padding!r})")
+    if len(values) == 1:
+        values = values * 4
+    elif len(values) == 2:  # (rows, cols), as PyTorch reads a pair
+        values = [values[0], values[0], values[1], values[1]]
+    return tuple(int(v) for v in values)
+
+
+def resolve_padding(padding, in_hw, kernel_hw, stride=1, dilation=1):
+    """Turn a padding spec into explicit ``(top, bottom, left, right)`` amounts.
+
+    Parameters
+    ----------
+    padding : str, int or sequence of int
+        ``"valid"`` (none), ``"same"``, ``"full"``, an int N (N on every side),
+        a pair ``(rows, cols)``, or four ints ``(top, bottom, left, right)``.
+        String forms such as ``"1"`` or ``"1,1,2,2"`` are accepted too.
+    in_hw, kernel_hw : (int, int)
+        Input and kernel sizes (rows, cols).
+    stride, dilation : int or (int, int)
+
+    Returns
+    -------
+    (top, bottom, left, right) : tuple of int
+
+    Notes
+    -----
+    ``same`` makes the output ``ceil(n / s)`` per axis; the total padding is
+    ``max((out - 1) * s + (k - 1) * d + 1 - n, 0)``, the smaller half before,
+    the larger after. ``full`` pads ``(k - 1) * d`` on every side.
+
+    Examples
+    --------
+    >>> resolve_padding("same", (5, 6), (4, 3))
+    (1, 2, 1, 1)
+    >>> resolve_padding("full", (5, 5), (3, 3), dilation=2)
+    (4, 4, 4, 4)
+    """
+    sh, sw = as_pair(stride, "stride")
+    dh, dw = as_pair(dilation, "dilation")
+    (n_h, n_w), (k_h, k_w) = in_hw, kernel_hw
+    name = padding.strip().lower() if isinstance(padding, str) else None
+    if name == "valid":
+        return (0, 0, 0, 0)
+    if name == "full":
+        ph, pw = (k_h - 1) * dh, (k_w - 1) * dw
+        return (ph, ph, pw, pw)
+    if name == "same":
+        sides = []
+        for n, k, s, d in ((n_h, k_h, sh, dh), (n_w, k_w, sw, dw)):
+            out = -(-n // s)
+            total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+            sides += [total // 2, total - total // 2]
+        return tuple(sides)
+    return _padding_ints(padding)
+
+
+def _padding_label(padding):
+    if isinstance(padding, str):
+        return padding.strip()
+    if isinstance(padding, (tuple, list)):
+        return ",".join(str(p) for p in padding)
+    return str(padding)
+
+
+def conv_output_shape(in_hw, kernel_hw, *, stride=1, padding="valid", dilation=1):
+    """Size (H', W') of the feature map a convolution produces.
+
+    Per axis: ``floor((n + pad_before + pad_after - d * (k - 1) - 1) / s) + 1``.
+
+    Raises
+    ------
+    ParameterError
+        If either size would be zero or negative; the message names the sizes.
+
+    Examples
+    --------
+    >>> conv_output_shape((7, 7), (3, 3))
+    (5, 5)
+    >>> conv_output_shape((7, 8), (3, 3), stride=2, padding="same")
+    (4, 4)
+    """
+    sh, sw = as_pair(stride, "stride")
+    dh, dw = as_pair(dilation, "dilation")
+    top, bottom, left, right = resolve_padding(padding, in_hw, kernel_hw, (sh, sw), (dh, dw))
+    (n_h, n_w), (k_h, k_w) = in_hw, kernel_hw
+    out_h = (n_h + top + bottom - dh * (k_h - 1) - 1) // sh + 1
+    out_w = (n_w + left + right - dw * (k_w - 1) - 1) // sw + 1
+    if out_h <= 0 or out_w <= 0:
+        dil = f"{dh}" if dh == dw else f"{dh}x{dw}"
+        raise ParameterError(
+            f"convolution output would be {max(out_h, 0)}x{max(out_w, 0)}: "
+            f"input {n_h}x{n_w}, kernel {k_h}x{k_w} (dilation {dil}), "
+            f"padding {_padding_label(padding)} — use a smaller kernel or --padding same"
+        )
+    return (int(out_h), int(out_w))
+
+
+def _as_float_array(value, name):
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise ParameterError(f"`{name}` must be a numeric array ({exc})") from None
+    if array.dtype.kind not in "biuf":
+        raise ParameterError(f"`{name}` must be a numeric array (got dtype {array.dtype})")
+    return array.astype(np.float32, copy=False)
+
+
+def _conv_operands(x, kernels):
+    """Bring x to (C, H, W) and kernels to (K, C, kh, kw); remember the output form."""
+    x = _as_float_array(x, "x")
+    w = _as_float_array(kernels, "kernels")
+    if x.ndim == 2:
+        x3 = x[np.newaxis]
+        if w.ndim == 2:
+            w4, squeeze = w[np.newaxis, np.newaxis], True
+        elif w.ndim == 3:
+            w4, squeeze = w[:, np.newaxis], False
+        elif w.ndim == 4 and w.shape[1] == 1:
+            w4, squeeze = w, False
+        else:
+            raise ParameterError(
+                f"kernels of shape {w.shape} do not fit a 2-D input {x.shape}; "
+                f"use (kh, kw) or (K, kh, kw)"
+            )
+    elif x.ndim == 3:
+        x3, squeeze = x, False
+        if w.ndim != 4 or w.shape[1] != x.shape[0]:
+            raise ParameterError(
+                f"kernels of shape {w.shape} do not fit an input of shape {x.shape} "
+                f"with {x.shape[0]} channels; use kernels of shape (K, {x.shape[0]}, kh, kw)"
+            )
+        w4 = w
+    else:
+        raise ParameterError(
+            f"`x` must be (H, W) or (C, H, W) (got an array of shape {x.shape})"
+        )
+    if min(x3.shape) == 0:
+        raise ParameterError(f"`x` is empty (shape {x.shape}); give at least one pixel")
+    if min(w4.shape) == 0:
+        raise ParameterError(f"`kernels` is empty (shape {w.shape}); give at least one weight")
+    return x3, w4, squeeze
+
+
+def _pad(x3, pads, pad_mode):
+    top, bottom, left, right = pads
+    if not any(pads):
+        return x3
+    channels, n_h, n_w = x3.shape
+    if pad_mode == "zeros":
+        xp = np.zeros((channels, n_h + top + bottom, n_w + left + right), dtype=np.float32)
+        xp[:, top : top + n_h, left : left + n_w] = x3
+        return xp
+    # PyTorch refuses these, and so do we: numpy would silently reflect twice.
+    for before, after, n, axis in ((top, bottom, n_h, "rows"), (left, right, n_w, "cols")):
+        if pad_mode == "reflect" and max(before, after) > n - 1:
+            raise ParameterError(
+                f"reflect padding of {max(before, after)} needs at least "
+                f"{max(before, after) + 1} {axis} but the input has {n}; "
+                f"use less padding or --pad-mode replicate"
+            )
+        if pad_mode == "circular" and max(before, after) > n:
+            raise ParameterError(
+                f"circular padding of {max(before, after)} would wrap around more than once "
+                f"({n} {axis}); use at most {n} or --pad-mode replicate"
+            )
+    return np.pad(x3, ((0, 0), (top, bottom), (left, right)), mode=_NUMPY_PAD_MODE[pad_mode])
+
+
+def conv2d(x, kernels, *, stride=1, padding="valid", pad_mode="zeros", dilation=1, flip=False):
+    """Slide feature detectors over a map: the convolution of a CNN layer.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W) or (C, H, W)
+        The input map (an image, or the channels of one).
+    kernels : array_like
+        ``(kh, kw)`` for one detector on a 2-D input; ``(K, kh, kw)`` for K
+        detectors on a 2-D input; ``(K, C, kh, kw)`` for a (C, H, W) input,
+        each detector summing over the C input channels as a CNN layer does.
+        Non-square and even-sized kernels are fine.
+    stride : int or (int, int), default 1
+    padding : {"valid", "same", "full"}, int or sequence of int, default "valid"
+        See :func:`resolve_padding`.
+    pad_mode : {"zeros", "reflect", "replicate", "circular"}, default "zeros"
+        As in PyTorch: ``reflect`` mirrors without repeating the edge (so it
+        needs padding < n), ``replicate`` repeats the edge, ``circular`` wraps.
+    dilation : int or (int, int), default 1
+        Spacing between kernel taps.
+    flip : bool, default False
+        Rotate the kernel by 180 degrees first (textbook convolution).
+
+    Returns
+    -------
+    ndarray of float32
+        ``(H', W')``, or ``(K, H', W')`` when ``kernels`` has a K axis.
+
+    Raises
+    ------
+    ParameterError
+        Bad argument values, shapes that do not fit, or an empty output.
+
+    Notes
+    -----
+    Like every CNN framework this computes a cross-correlation,
+    ``out[i, j] = sum_{a, b} x[i*s + a*d, j*s + b*d] * k[a, b]``: the kernel
+    is *not* flipped. ``flip=True`` gives the convolution of signal
+    processing. Output size per axis:
+    ``floor((n + pad_before + pad_after - d * (k - 1) - 1) / s) + 1``.
+
+    Small kernels run as a tiled im2col matrix product; kernels of 12x12 or
+    more at stride 1 run through an FFT in float64. Both agree with the
+    direct sum to float32 precision. Non-finite inputs propagate.
+
+    Examples
+    --------
+    >>> x = np.arange(16, dtype=np.float32).reshape(4, 4)
+    >>> conv2d(x, [[1, 0], [0, -1]])
+    array([[-5., -5., -5.],
+           [-5., -5., -5.],
+           [-5., -5., -5.]], dtype=float32)
+    >>> conv2d(x, np.ones((2, 3, 3)), padding="same").shape
+    (2, 4, 4)
+    """
+    stride = as_pair(stride, "stride")
+    dilation = as_pair(dilation, "dilation")
+    mode = pad_mode.strip().lower() if isinstance(pad_mode, str) else pad_mode
+    if mode not in PAD_MODES:
+        raise ParameterError(
+            f"unknown pad mode {pad_mode!r}; choose one of {', '.join(PAD_MODES)}"
+        )
+    if not isinstance(flip, (bool, np.bool_)):
+        raise ParameterError(f"`flip` must be True or False (got {flip!r})")
+    x3, w4, squeeze = _conv_operands(x, kernels)
+    in_hw, kernel_hw = x3.shape[1:], w4.shape[2:]
+    out_hw = conv_output_shape(
+        in_hw, kernel_hw, stride=stride, padding=padding, dilation=dilation
+    )
+    pads = resolve_padding(padding, in_hw, kernel_hw, stride, dilation)
+    xp = _pad(x3, pads, mode)
+    if flip:
+        w4 = w4[..., ::-1, ::-1]
+    out = _conv_fast.correlate(xp, w4, stride, dilation, out_hw)
+    return out[0] if squeeze else out
+
+
+def relu(x, *, leak=0.0):
+    """Rectified linear unit: ``max(x, 0)``, or leaky ``x if x > 0 else leak * x``.
+
+    Parameters
+    ----------
+    x : array_like
+    leak : float, default 0.0
+        Slope for negative values (0.01 is the usual leaky ReLU).
+
+    Returns
+    -------
+    ndarray of float32
+        A new array; ``x`` is not modified. NaN stays NaN.
+
+    Examples
+    --------
+    >>> relu([-2.0, 0.0, 3.0])
+    array([0., 0., 3.], dtype=float32)
+    >>> relu([-2.0, 3.0], leak=0.5)
+    array([-1.,  3.], dtype=float32)
+    """
+    if isinstance(leak, bool) or not isinstance(leak, numbers.Real) or not np.isfinite(leak):
+        raise ParameterError(f"`leak` must be a finite number (got {leak!r})")
+    x = _as_float_array(x, "x")
+    if leak == 0:
+        return np.maximum(x, np.float32(0))
+    if 0 < leak <= 1:
+        # For 0 < leak <= 1, leaky ReLU is max(x, leak * x): one temporary, no mask.
+        out = np.multiply(x, np.float32(leak))
+        return np.maximum(x, out, out=out)
+    return np.where(x > 0, x, x * np.float32(leak)).astype(np.float32, copy=False)
