@@ -1,0 +1,96 @@
+"""Rich renderables for kernels. Functions return tables; they never print."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+
+#: Matrices wider or taller than this are summarised instead of drawn.
+MAX_SHOWN_SIDE = 9
+
+
+def size_text(shape: tuple[int, ...]) -> str:
+    """``(3, 3) -> "3x3"``, ``(3, 5, 5) -> "3ch 5x5"``."""
+    if len(shape) == 3:
+        return f"{shape[0]}ch {shape[1]}x{shape[2]}"
+    return f"{shape[0]}x{shape[1]}"
+
+
+def _number_format(values: np.ndarray) -> str:
+    """One format per matrix, so the decimal points line up."""
+    if np.all(values == np.round(values)) and np.abs(values).max() < 1e6:
+        return "{:.0f}"
+    return "{:.4f}"
+
+
+def number_text(value: float, fmt: str = "{:.4g}") -> str:
+    """A weight as text, with ``-0`` shown as ``0``."""
+    text = fmt.format(value)
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def kernels_overview_table(kernels: Iterable) -> Table:
+    """One row per kernel: name, size, sum of the weights, description."""
+    table = Table(title="Feature detectors", title_justify="left")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("sum", justify="right", no_wrap=True)
+    table.add_column("description")
+    for k in kernels:
+        total = float(np.asarray(k.weights, dtype=np.float64).sum())
+        if abs(total) < 1e-6:
+            total = 0.0
+        table.add_row(k.name, size_text(k.shape), number_text(total), k.description)
+    return table
+
+
+def _matrix_table(weights: np.ndarray, max_side: int) -> Table:
+    kh, kw = weights.shape
+    if max(kh, kw) > max_side:
+        table = Table(show_header=False)
+        table.add_column()
+        table.add_row(f"{kh}x{kw}: too large to show\n(limit {max_side}x{max_side});\n"
+                      "use --json")
+        return table
+    table = Table(show_header=False)
+    fmt = _number_format(weights)
+    for _ in range(kw):
+        table.add_column(justify="right", no_wrap=True)
+    for row in weights:
+        cells = []
+        for value in row:
+            text = number_text(float(value), fmt)
+            # Negative weights in red; the minus sign keeps them distinct without colour.
+            style = "red" if text.startswith("-") else ("dim" if float(value) == 0 else "")
+            cells.append(Text(text, style=style))
+        table.add_row(*cells)
+    return table
+
+
+def kernel_card(k, max_side: int = MAX_SHOWN_SIDE) -> Table:
+    """The kernel's matrix (one per input channel) beside its name, description and source.
+
+    Matrices wider or taller than ``max_side`` are summarised, not drawn.
+    """
+    weights = np.asarray(k.weights)
+    card = Table.grid(padding=(0, 2))
+    card.add_column(no_wrap=True)
+    card.add_column()
+    about = Text()
+    about.append(k.name, style="bold")
+    about.append(f"  {size_text(k.shape)}\n")
+    if k.description:
+        about.append(k.description + "\n")
+    if k.source:
+        about.append(f"source: {k.source}", style="italic")
+    channels = [weights] if weights.ndim == 2 else list(weights)
+    for c, channel in enumerate(channels):
+        label = about if c == 0 else Text(f"channel {c}")
+        if weights.ndim == 3 and c == 0:
+            label = about.copy()
+            label.append("\nchannel 0")
+        card.add_row(_matrix_table(channel, max_side), label)
+    return card
