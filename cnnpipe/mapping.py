@@ -3,7 +3,7 @@
 A mapping is a JSON-able dict, recorded in the manifest and in each PNG's text
 chunk, so that pixels can be turned back into values::
 
-    {"kind": "linear", "lo": -2.0, "hi": 2.0, "levels": 255, "cmap": "vik",
+    {"kind": "linear", "lo": -2.0, "hi": 2.0, "levels": 255, "cmap": "berlin",
      "scale": "map", "formula": "value = lo + index / levels * (hi - lo), ..."}
 
 Rules (see the README, "value -> pixel mapping"):
@@ -57,6 +57,8 @@ CMAP_FORMULA = (
     "value = lo + index / levels * (hi - lo), where index is the position (0..255) "
     "of the pixel's colour in the colour map's 256-entry table"
 )
+NEEDS_GRAY_CMAP = "--bit-depth 16 needs --cmap gray (colour PNGs have 8 bits per channel)"
+NEEDS_GRAY_COLOR = "--bit-depth 16 needs --color gray (colour PNGs have 8 bits per channel)"
 RGB_FORMULA = "for each of R, G, B: value = lo + pixel / levels * (hi - lo)"
 
 
@@ -144,8 +146,8 @@ def choose_mapping(
         detector's conv/relu/pool maps) or "fixed:LO,HI". The input belongs to no
         detector, so "detector" uses the input's own range.
     cmap : str
-        A colour map name or "auto" (gray for the input, `vik` for signed maps,
-        `viridis` for non-negative maps). Ignored for (3, H, W) maps, which are
+        A colour map name or "auto" (gray for the input and for 16-bit, `berlin`
+        for signed maps, `viridis` for non-negative maps). Ignored for (3, H, W) maps, which are
         coloured by their own channels.
     value_range : (lo, hi), optional
         The shared data range for ``scale="detector"``.
@@ -162,7 +164,7 @@ def choose_mapping(
     --------
     >>> m = choose_mapping(np.array([[-2.0, 1.0]]), stage="conv")
     >>> m["lo"], m["hi"], m["cmap"]
-    (-2.0, 2.0, 'vik')
+    (-2.0, 2.0, 'berlin')
     """
     if stage not in STAGES:
         raise ParameterError(f"`stage` must be one of {', '.join(STAGES)} (got {stage!r})")
@@ -196,7 +198,7 @@ def choose_mapping(
     lo, hi = _non_degenerate(float(lo), float(hi))
 
     if cmap == "auto":
-        if stage == "input":
+        if stage == "input" or bit_depth == 16:  # 16-bit PNGs are gray only
             cmap = "gray"
         elif lo < 0:
             cmap = DIVERGING_DEFAULT
@@ -205,9 +207,9 @@ def choose_mapping(
     if rgb:
         cmap = "gray"
     if bit_depth == 16 and cmap != "gray":
-        raise ParameterError("`--bit-depth 16` needs `--cmap gray` (colour PNGs have 8 bits)")
+        raise ParameterError(NEEDS_GRAY_CMAP)
     if bit_depth == 16 and rgb:
-        raise ParameterError("`--bit-depth 16` needs `--color gray` (colour PNGs have 8 bits)")
+        raise ParameterError(NEEDS_GRAY_COLOR)
 
     mapping = {
         "kind": "linear",
@@ -238,7 +240,7 @@ def _check_mapping(mapping: dict) -> tuple[float, float, int, str]:
     if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
         raise ParameterError(f"mapping needs finite lo < hi (got lo={lo}, hi={hi})")
     if levels == 65535 and cmap != "gray":
-        raise ParameterError("`--bit-depth 16` needs `--cmap gray` (colour PNGs have 8 bits)")
+        raise ParameterError(NEEDS_GRAY_CMAP)
     if check_cmap_name(cmap) == "auto":
         raise ParameterError("mapping `cmap` must be a colour map name, not 'auto'")
     return lo, hi, levels, cmap
@@ -284,7 +286,7 @@ def to_pixels(array, mapping: dict) -> np.ndarray:
     array = np.asarray(array)
     if _is_rgb(array):
         if levels != 255:
-            raise ParameterError("`--bit-depth 16` needs `--color gray` (colour PNGs have 8 bits)")
+            raise ParameterError(NEEDS_GRAY_COLOR)
         return np.moveaxis(_levels_of(array, lo, hi, levels), 0, -1).astype(np.uint8)
     if array.ndim != 2:
         raise ParameterError(f"a map must be (H, W) or (3, H, W) (got shape {array.shape})")
