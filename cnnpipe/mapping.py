@@ -1,0 +1,359 @@
+"""Value -> pixel mappings: how a float feature map becomes a PNG, and back (numpy only).
+
+A mapping is a JSON-able dict, recorded in the manifest and in each PNG's text
+chunk, so that pixels can be turned back into values::
+
+    {"kind": "linear", "lo": -2.0, "hi": 2.0, "levels": 255, "cmap": "berlin",
+     "scale": "map", "formula": "value = lo + index / levels * (hi - lo), ..."}
+
+Rules (see the README, "value -> pixel mapping"):
+
+- a map (or given range) with negative values gets a symmetric range
+  ``lo = -M, hi = +M`` with ``M = max|v|``, so zero is the middle level and
+  negatives and positives stay distinguishable; default colour map diverging;
+- a non-negative map gets ``lo = 0, hi = max``; default colour map viridis;
+- the input stage: ``lo = 0, hi = 1`` for images in [0, 1], a matrix's own range
+  otherwise; default gray;
+- a degenerate range (all-zero map) becomes ``hi = lo + 1``;
+- NaN values become pixel 0 (they cannot be told from ``lo`` afterwards);
+  infinities are ignored when choosing the range and clip to the ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from cnnpipe.colormaps import (
+    CMAP_NAMES,
+    DIVERGING_DEFAULT,
+    SEQUENTIAL_DEFAULT,
+    check_cmap_name,
+    lut,
+    lut_index,
+)
+from cnnpipe.errors import InputError, ParameterError
+
+__all__ = [
+    "CMAP_NAMES",
+    "STAGES",
+    "PNG_TEXT_KEY",
+    "choose_mapping",
+    "parse_scale",
+    "to_pixels",
+    "from_pixels",
+    "apply_mapping",
+    "invert_mapping",
+    "png_text",
+    "mapping_from_png_text",
+]
+
+STAGES = ("input", "conv", "relu", "pool")
+PNG_TEXT_KEY = "cnnpipe:mapping"
+GRAY_FORMULA = "value = lo + pixel / levels * (hi - lo)"
+CMAP_FORMULA = (
+    "value = lo + index / levels * (hi - lo), where index is the position (0..255) "
+    "of the pixel's colour in the colour map's 256-entry table"
+)
+NEEDS_GRAY_CMAP = "--bit-depth 16 needs --cmap gray (colour PNGs have 8 bits per channel)"
+NEEDS_GRAY_COLOR = "--bit-depth 16 needs --color gray (colour PNGs have 8 bits per channel)"
+RGB_FORMULA = "for each of R, G, B: value = lo + pixel / levels * (hi - lo)"
+
+
+def parse_scale(scale: str) -> tuple[str, tuple[float, float] | None]:
+    """Parse a ``--scale`` value.
+
+    Parameters
+    ----------
+    scale : str
+        ``"map"`` (each map its own range), ``"detector"`` (one range shared by the
+        conv/relu/pool maps of a detector) or ``"fixed:LO,HI"``.
+
+    Returns
+    -------
+    (kind, range)
+        range is ``(lo, hi)`` for "fixed", else None.
+
+    Examples
+    --------
+    >>> parse_scale("fixed:-1,1")
+    ('fixed', (-1.0, 1.0))
+    """
+    if not isinstance(scale, str):
+        raise ParameterError(f"`--scale` must be map, detector or fixed:LO,HI (got {scale!r})")
+    text = scale.strip().lower()
+    if text in ("map", "detector"):
+        return text, None
+    if text.startswith("fixed:"):
+        parts = text[len("fixed:") :].split(",")
+        try:
+            lo, hi = (float(p) for p in parts)
+        except ValueError:
+            raise ParameterError(
+                f"`--scale fixed:LO,HI` needs two numbers, e.g. fixed:-1,1 (got {scale!r})"
+            ) from None
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+            raise ParameterError(
+                f"`--scale fixed:LO,HI` needs finite LO < HI, e.g. fixed:-1,1 (got {scale!r})"
+            )
+        return "fixed", (lo, hi)
+    raise ParameterError(f"`--scale` must be map, detector or fixed:LO,HI (got {scale!r})")
+
+
+def _finite_min_max(array: np.ndarray) -> tuple[float, float] | None:
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
+        return None
+    return float(finite.min()), float(finite.max())
+
+
+def _rule_range(lo: float, hi: float) -> tuple[float, float]:
+    """The symmetric / from-zero range for data spanning [lo, hi]."""
+    if lo < 0:
+        m = max(abs(lo), abs(hi))
+        return -m, m
+    return 0.0, max(hi, 0.0)
+
+
+def _non_degenerate(lo: float, hi: float) -> tuple[float, float]:
+    # hi - lo must be a positive, finite float64 and survive float32 storage of values.
+    if not (hi - lo > 0 and math.isfinite(hi - lo)):
+        hi = lo + 1.0
+    return lo, hi
+
+
+def choose_mapping(
+    array,
+    *,
+    stage: str,
+    scale: str = "map",
+    cmap: str = "auto",
+    value_range: tuple[float, float] | None = None,
+    bit_depth: int = 8,
+) -> dict:
+    """Choose how the values of a map become pixels.
+
+    Parameters
+    ----------
+    array : array_like
+        The map, (H, W), or (3, H, W) for ``--color rgb`` (one detector on each of
+        R, G, B).
+    stage : {"input", "conv", "relu", "pool"}
+    scale : str
+        "map", "detector" (`value_range` is then the range shared by one
+        detector's conv/relu/pool maps) or "fixed:LO,HI". The input belongs to no
+        detector, so "detector" uses the input's own range.
+    cmap : str
+        A colour map name or "auto" (gray for the input and for 16-bit, `berlin`
+        for signed maps, `viridis` for non-negative maps). Ignored for (3, H, W) maps, which are
+        coloured by their own channels.
+    value_range : (lo, hi), optional
+        The shared data range for ``scale="detector"``.
+    bit_depth : {8, 16}
+        16 gives 65535 levels and needs ``cmap="gray"``.
+
+    Returns
+    -------
+    dict
+        JSON-able: kind, lo, hi, levels, cmap, scale, formula (and channels="rgb"
+        for (3, H, W) maps).
+
+    Examples
+    --------
+    >>> m = choose_mapping(np.array([[-2.0, 1.0]]), stage="conv")
+    >>> m["lo"], m["hi"], m["cmap"]
+    (-2.0, 2.0, 'berlin')
+    """
+    if stage not in STAGES:
+        raise ParameterError(f"`stage` must be one of {', '.join(STAGES)} (got {stage!r})")
+    if bit_depth not in (8, 16):
+        raise ParameterError(f"`--bit-depth` must be 8 or 16 (got {bit_depth!r})")
+    check_cmap_name(cmap)
+    kind, fixed = parse_scale(scale)
+    array = np.asarray(array)
+    rgb = _is_rgb(array)
+
+    if kind == "fixed":
+        lo, hi = fixed
+    else:
+        if kind == "detector" and stage != "input":
+            if value_range is None:
+                raise ParameterError(
+                    "`--scale detector` needs the detector's value range (value_range=(lo, hi))"
+                )
+            data = (float(value_range[0]), float(value_range[1]))
+            if not all(math.isfinite(v) for v in data) or data[0] > data[1]:
+                raise ParameterError(
+                    f"`value_range` must be finite (lo, hi) with lo <= hi (got {value_range!r})"
+                )
+        else:
+            kind = "map"
+            data = _finite_min_max(array.astype(np.float64, copy=False)) or (0.0, 0.0)
+        if stage == "input" and data[0] >= 0 and data[1] <= 1:
+            lo, hi = 0.0, 1.0
+        else:
+            lo, hi = _rule_range(*data)
+    lo, hi = _non_degenerate(float(lo), float(hi))
+
+    if cmap == "auto":
+        if stage == "input" or bit_depth == 16:  # 16-bit PNGs are gray only
+            cmap = "gray"
+        elif lo < 0:
+            cmap = DIVERGING_DEFAULT
+        else:
+            cmap = SEQUENTIAL_DEFAULT
+    if rgb:
+        cmap = "gray"
+    if bit_depth == 16 and cmap != "gray":
+        raise ParameterError(NEEDS_GRAY_CMAP)
+    if bit_depth == 16 and rgb:
+        raise ParameterError(NEEDS_GRAY_COLOR)
+
+    mapping = {
+        "kind": "linear",
+        "lo": lo,
+        "hi": hi,
+        "levels": 65535 if bit_depth == 16 else 255,
+        "cmap": cmap,
+        "scale": kind,
+        "formula": RGB_FORMULA if rgb else GRAY_FORMULA if cmap == "gray" else CMAP_FORMULA,
+    }
+    if rgb:
+        mapping["channels"] = "rgb"
+    return mapping
+
+
+def _is_rgb(array: np.ndarray) -> bool:
+    return array.ndim == 3 and array.shape[0] == 3
+
+
+def _check_mapping(mapping: dict) -> tuple[float, float, int, str]:
+    try:
+        lo, hi = float(mapping["lo"]), float(mapping["hi"])
+        levels, cmap = int(mapping["levels"]), str(mapping["cmap"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ParameterError(f"mapping needs numeric lo, hi, levels and a cmap ({exc})") from None
+    if levels not in (255, 65535):
+        raise ParameterError(f"mapping `levels` must be 255 or 65535 (got {levels})")
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise ParameterError(f"mapping needs finite lo < hi (got lo={lo}, hi={hi})")
+    if levels == 65535 and cmap != "gray":
+        raise ParameterError(NEEDS_GRAY_CMAP)
+    if check_cmap_name(cmap) == "auto":
+        raise ParameterError("mapping `cmap` must be a colour map name, not 'auto'")
+    return lo, hi, levels, cmap
+
+
+def _levels_of(array: np.ndarray, lo: float, hi: float, levels: int) -> np.ndarray:
+    """round((v - lo) / (hi - lo) * levels), clipped; NaN -> 0. Returns int64."""
+    scaled = (array.astype(np.float64) - lo) * (levels / (hi - lo))
+    scaled = np.nan_to_num(scaled, nan=0.0, posinf=levels, neginf=0.0)
+    return np.clip(np.rint(scaled), 0, levels).astype(np.int64)
+
+
+def to_pixels(array, mapping: dict) -> np.ndarray:
+    """Turn a float map into PNG pixels with `mapping`.
+
+    Parameters
+    ----------
+    array : array_like
+        (H, W) float map, or (3, H, W) (one detector on each of R, G, B).
+    mapping : dict
+        From :func:`choose_mapping`.
+
+    Returns
+    -------
+    ndarray
+        (H, W) uint8 for gray 8-bit, (H, W) uint16 for 16-bit gray, (H, W, 3) uint8
+        for a colour map or a (3, H, W) input (whose channels are each mapped with
+        the same lo/hi; the colour map is then not used).
+
+    Notes
+    -----
+    ``pixel = round((v - lo) / (hi - lo) * levels)``, clipped to [0, levels];
+    NaN becomes 0. For a colour map the same number is the index into the
+    256-entry colour table.
+
+    Examples
+    --------
+    >>> m = {"lo": -1.0, "hi": 1.0, "levels": 255, "cmap": "gray"}
+    >>> to_pixels(np.array([[-1.0, 0.0, 1.0]]), m).tolist()
+    [[0, 128, 255]]
+    """
+    lo, hi, levels, cmap = _check_mapping(mapping)
+    array = np.asarray(array)
+    if _is_rgb(array):
+        if levels != 255:
+            raise ParameterError(NEEDS_GRAY_COLOR)
+        return np.moveaxis(_levels_of(array, lo, hi, levels), 0, -1).astype(np.uint8)
+    if array.ndim != 2:
+        raise ParameterError(f"a map must be (H, W) or (3, H, W) (got shape {array.shape})")
+    index = _levels_of(array, lo, hi, levels)
+    if levels == 65535:
+        return index.astype(np.uint16)
+    if cmap == "gray":
+        return index.astype(np.uint8)
+    return lut(cmap)[index]
+
+
+def from_pixels(pixels, mapping: dict) -> np.ndarray:
+    """Turn PNG pixels back into float32 values with `mapping` (inverse of :func:`to_pixels`).
+
+    Gray: the linear inverse, exact to within half a level, (hi - lo) / levels / 2.
+    Colour map: each colour's nearest colour-table entry gives the index, then the
+    linear inverse. (3, H, W) maps come back as (3, H, W). NaN cannot be recovered.
+
+    Examples
+    --------
+    >>> m = {"lo": -1.0, "hi": 1.0, "levels": 255, "cmap": "gray"}
+    >>> from_pixels(np.array([[0, 255]], dtype=np.uint8), m).tolist()
+    [[-1.0, 1.0]]
+    """
+    lo, hi, levels, cmap = _check_mapping(mapping)
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 3 and pixels.shape[-1] == 3:
+        if mapping.get("channels") == "rgb" or cmap == "gray":
+            index = np.moveaxis(pixels, -1, 0).astype(np.float64)
+        else:
+            index = lut_index(pixels, cmap).astype(np.float64)
+    elif pixels.ndim == 2:
+        index = pixels.astype(np.float64)
+    else:
+        raise ParameterError(f"pixels must be (H, W) or (H, W, 3) (got shape {pixels.shape})")
+    return (lo + index / levels * (hi - lo)).astype(np.float32)
+
+
+# Names used in docs/INTERNALS.md.
+apply_mapping = to_pixels
+invert_mapping = from_pixels
+
+
+def png_text(mapping: dict) -> dict[str, str]:
+    """The PNG text chunk that records `mapping`: ``{"cnnpipe:mapping": JSON}``."""
+    _check_mapping(mapping)
+    return {PNG_TEXT_KEY: json.dumps(mapping, sort_keys=True, allow_nan=False)}
+
+
+def mapping_from_png_text(text: dict) -> dict:
+    """Read the mapping back from a PNG's text chunks (e.g. ``Image.open(p).text``).
+
+    Raises InputError when the PNG has no cnnpipe mapping or it is unreadable.
+    """
+    raw = (text or {}).get(PNG_TEXT_KEY)
+    if raw is None:
+        raise InputError(
+            f"PNG has no {PNG_TEXT_KEY!r} text chunk: it was not written by cnnpipe, "
+            "so its pixels cannot be turned back into values"
+        )
+    try:
+        mapping = json.loads(raw)
+        if not isinstance(mapping, dict):
+            raise ValueError("not a JSON object")
+        _check_mapping(mapping)
+    except (ValueError, ParameterError) as exc:
+        raise InputError(
+            f"PNG text chunk {PNG_TEXT_KEY!r} is not a valid mapping ({exc})"
+        ) from None
+    return mapping
