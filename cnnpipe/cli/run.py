@@ -221,8 +221,8 @@ def _show_results(out, kernels, reports, table_max, tables):
         small = [m for m in report["maps"] if "values" in m
                  and max(m["shape"][-2:]) <= table_max and len(m["shape"]) == 2]
         for entry in small:
-            title = f"{entry['stage']} · {entry['kernel'] or 'input'} · " + "×".join(
-                map(str, entry["shape"]))
+            title = " · ".join([entry["stage"]] + ([entry["kernel"]] if entry["kernel"] else [])
+                               + ["×".join(map(str, entry["shape"]))])
             import numpy as np
 
             out.print(tables.matrix_table(np.asarray(entry["values"]), title=title))

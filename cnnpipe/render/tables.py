@@ -37,7 +37,8 @@ def matrix_table(array: np.ndarray, title: str | None = None, *, caption: str | 
         raise ValueError(f"matrix_table needs a 2-D array (got shape {array.shape})")
     highlight = highlight or set()
     table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False, title_justify="left", caption_justify="left")
+                  pad_edge=False, title_justify="left", caption_justify="left",
+                  min_width=len(title or "") + 1)
     if row_labels:
         table.add_column("", justify="right", style="dim")
     for col in range(array.shape[1]):
