@@ -330,6 +330,12 @@ def _strip_comments(text: str) -> str:
 
 
 def _load_npy(path: str) -> np.ndarray:
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        # np.load would take any other file for a pickle; never go there.
+        raise KernelError(f"kernel file '{path}' is not a valid .npy file (no NumPy header); "
+                          "save it with numpy.save")
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as exc:
