@@ -6,8 +6,10 @@ of cnnpipe.ops.
 """
 
 import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -593,6 +595,7 @@ def test_to_dict_round_trips_float32_weights():
 def test_kernels_module_imports_only_numpy():
     code = ("import sys, cnnpipe.kernels\n"
             "print(','.join(m for m in ('click', 'rich', 'PIL') if m in sys.modules))")
+    root = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+                          check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     assert proc.stdout.strip() == ""
