@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from cnnpipe.errors import KernelError, ParameterError
 from cnnpipe.kernels import (
@@ -599,3 +602,41 @@ def test_kernels_module_imports_only_numpy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     assert proc.stdout.strip() == ""
+
+
+# --- Properties ------------------------------------------------------------------------------
+
+finite32 = st.floats(-1e6, 1e6, allow_nan=False, width=32)
+
+
+@settings(max_examples=80, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 5)), elements=finite32))
+def test_inline_matrix_round_trips(weights):
+    spec = ";".join(",".join(repr(float(v)) for v in row) for row in weights)
+    np.testing.assert_array_equal(kernel(spec).weights, weights)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=30))
+def test_slugify_is_always_file_name_safe(text):
+    slug = slugify(text)
+    assert slug == "" or (
+        all(c in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in slug)
+        and not slug.startswith("-") and not slug.endswith("-"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(["sobel-x", "box", "1,2", "3x1: 1,2,3", "a=1", "k1=2",
+                                 "gaussian:1", "sobel-x-2=5"]), min_size=1, max_size=8))
+def test_parsed_names_are_unique_slugs(specs):
+    names = [k.name for k in parse_kernel_specs(specs)]
+    assert len(set(names)) == len(names)
+    assert all(name == slugify(name) for name in names)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import cnnpipe.kernels
+
+    assert doctest.testmod(cnnpipe.kernels).failed == 0
