@@ -499,6 +499,6 @@ def random_kernels(n: int, seed: int, size: int | tuple[int, int] = 3) -> list[K
     draws = rng.uniform(-bound, bound, size=(n, kh, kw))
     return [
         Kernel(f"random-{i + 1}", draws[i], f"random {kh}x{kw}, He-uniform, seed {seed}",
-               "numpy PCG64", f"random:{seed}:{i + 1}")
+               "numpy PCG64", "")
         for i in range(n)
     ]

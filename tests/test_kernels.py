@@ -184,6 +184,12 @@ def test_weights_cannot_be_modified():
     assert k.weights[0, 0] == 1  # a copy, not a view of the caller's array
 
 
+def test_kernels_compare_by_value_and_can_go_in_sets():
+    assert kernel("a=1,2;3,4") == kernel("a=1,2;3,4")
+    assert kernel("a=1,2;3,4") != kernel("a=1,2;3,5")
+    assert len({kernel("sobel-x"), kernel("sobel-x"), kernel("sobel-y")}) == 2
+
+
 def test_kernel_refuses_bad_weights():
     with pytest.raises(KernelError, match="finite"):
         Kernel("a", [[1.0, np.nan]])
