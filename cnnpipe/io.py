@@ -400,8 +400,8 @@ def _load_picture(fp, fmt, color, max_pixels, notes) -> Loaded:
         head = fp.read(26)
         fp.seek(0)
         png_bits, png_type = head[24], head[25]
-        if png_bits == 16 and png_type in (2, 6):
-            notes.append("16-bit colour PNG read at 8 bits per channel (Pillow limit)")
+        if png_bits == 16 and png_type in (2, 4, 6):
+            notes.append("16-bit colour/alpha PNG read at 8 bits per channel (Pillow limit)")
     try:
         with _strict_pillow(max_pixels):
             im = Image.open(fp, formats=formats)
@@ -509,6 +509,10 @@ def _to_float(im, color, notes) -> tuple[np.ndarray, int]:
         return _gray_out(gray, color, notes, "8-bit gray / 255"), 8
     if mode not in ("RGB", "RGBA"):
         raise InputError(f"image mode {mode} is not supported")
+    if mode == "RGB" and color == "gray":
+        notes.append("8-bit RGB / 255")
+        notes.append("RGB -> luminance (BT.601: 0.299 R + 0.587 G + 0.114 B)")
+        return _luma_exact(np.asarray(im)), 8
     pixels = np.asarray(im, dtype=np.float32) / np.float32(255)
     rgb = [pixels[..., c] for c in range(3)]
     notes.append("8-bit RGB / 255")
@@ -521,7 +525,21 @@ def _to_float(im, color, notes) -> tuple[np.ndarray, int]:
     r, g, b = rgb
     wr, wg, wb = (np.float32(w) for w in LUMA_WEIGHTS)
     notes.append("RGB -> luminance (BT.601: 0.299 R + 0.587 G + 0.114 B)")
-    return (wr * r + wg * g + wb * b).astype(np.float32), 8
+    # Float rounding could step just past 1.0 for white; [0, 1] is a promise.
+    return np.clip(wr * r + wg * g + wb * b, 0, 1).astype(np.float32), 8
+
+
+def _luma_exact(rgb8: np.ndarray) -> np.ndarray:
+    """BT.601 luminance of uint8 RGB in integer arithmetic, one rounding at the end.
+
+    299 R + 587 G + 114 B is exact in int32 and below 2**24, so the single
+    float32 division makes white exactly 1.0 and a gray (v, v, v) exactly
+    the same value as an 8-bit gray pixel v.
+    """
+    weighted = np.zeros(rgb8.shape[:2], dtype=np.int32)
+    for weight, channel in zip((299, 587, 114), range(3), strict=True):
+        weighted += weight * rgb8[..., channel].astype(np.int32)
+    return weighted.astype(np.float32) / np.float32(255_000)
 
 
 def _over_white(channel, alpha):

@@ -92,6 +92,15 @@ def test_luminance_uses_bt601_weights_not_pillow_rounding(tmp_path):
     assert abs(value * 255 - round(value * 255)) > 0.01  # not snapped to a level
 
 
+def test_white_is_exactly_one_and_gray_rgb_equals_gray_pixels(tmp_path):
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    path = tmp_path / "grays.png"
+    Image.fromarray(np.dstack([levels] * 3)).save(path)
+    values = load_image(path).array
+    assert values.max() == 1.0 and values.min() == 0.0
+    assert np.array_equal(values, levels / np.float32(255))
+
+
 def test_rgb_mode_gives_channels_first(good):
     case = good["rgb"]
     loaded = load_image(case.path, color="rgb")
