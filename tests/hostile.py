@@ -320,6 +320,11 @@ def make_corpus(folder) -> dict[str, tuple[Path, str]]:
                 + b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0)
                 + b"\x02\x02\x44\x01\x00\x3b")  # fmt: skip
     put("bomb-gif", "bomb.gif", gif_bomb, "megapixels, over the limit")
+    # A 1x1 screen whose first frame claims 30000x30000: the frame counts.
+    frame_bomb = (b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0, 0, 0)
+                  + b"\x2c" + struct.pack("<HHHHB", 0, 0, 30000, 30000, 0)
+                  + b"\x02\x02\x44\x01\x00\x3b")  # fmt: skip
+    put("bomb-gif-frame", "bomb-frame.gif", frame_bomb, "megapixels, over the limit")
 
     buffer = io.BytesIO()
     np.save(buffer, np.array([{"evil": 1}, None], dtype=object), allow_pickle=True)

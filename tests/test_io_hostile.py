@@ -21,7 +21,7 @@ CORPUS_NAMES = [
     "missing", "directory", "empty", "random-bytes", "text-as-image",
     "truncated-png", "truncated-jpg", "truncated-gif", "truncated-tif",
     "bad-crc-ihdr", "bad-crc-idat", "eps", "eps-as-png", "psd", "ico",
-    "bomb-png", "over-limit-png", "bomb-gif",
+    "bomb-png", "over-limit-png", "bomb-gif", "bomb-gif-frame",
     "pickle-npy", "complex-npy", "cube-npy", "vector-npy", "zero-size-npy", "nan-npy",
     "truncated-npy", "not-npy",
     "nan-csv", "inf-txt", "ragged-csv", "non-numeric-csv", "empty-cell-csv", "blank-csv",
