@@ -395,6 +395,13 @@ def _check_png_chunks(fp) -> None:
 
 def _load_picture(fp, fmt, color, max_pixels, notes) -> Loaded:
     formats = [fmt]
+    if fmt == "WEBP":
+        # libwebp only says "could not create decoder object"; the RIFF size says why.
+        declared = struct.unpack("<I", fp.read(8)[4:8])[0] + 8
+        actual = fp.seek(0, os.SEEK_END)
+        fp.seek(0)
+        if actual < declared:
+            raise InputError("truncated WebP file (image data ends early)")
     if fmt == "PNG":
         _check_png_chunks(fp)
         head = fp.read(26)
@@ -810,8 +817,18 @@ def _open_png(path):
     else:
         fp, _ = _open_source(path)
     try:
-        im = Image.open(fp, formats=["PNG"])
-        im.load()
+        with _strict_pillow(DEFAULT_MAX_PIXELS):
+            im = Image.open(fp, formats=["PNG"])
+            width, height = im.size
+            if width * height > DEFAULT_MAX_PIXELS:
+                raise _too_big(width * height, DEFAULT_MAX_PIXELS, (width, height))
+            im.load()
+    except InputError:
+        fp.close()
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        fp.close()
+        raise _too_big(DEFAULT_MAX_PIXELS + 1, DEFAULT_MAX_PIXELS) from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         fp.close()
         raise _decode_error(exc, "PNG") from None

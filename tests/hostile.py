@@ -296,6 +296,9 @@ def make_corpus(folder) -> dict[str, tuple[Path, str]]:
         put(f"truncated-{ext}", f"truncated.{ext}", data[: len(data) // 2],
             f"truncated {fmt} file")  # fmt: skip
 
+    webp = _pillow_bytes(gray, "WEBP")
+    put("truncated-webp", "truncated.webp", webp[: len(webp) // 2], "truncated WebP file")
+
     png = _pillow_bytes(gray, "PNG")
     ihdr_crc = 8 + 8 + 13  # signature, IHDR length + type, IHDR data
     bad = bytearray(png)

@@ -19,7 +19,7 @@ from cnnpipe.io import load_image, load_matrix
 
 CORPUS_NAMES = [
     "missing", "directory", "empty", "random-bytes", "text-as-image",
-    "truncated-png", "truncated-jpg", "truncated-gif", "truncated-tif",
+    "truncated-png", "truncated-jpg", "truncated-gif", "truncated-tif", "truncated-webp",
     "bad-crc-ihdr", "bad-crc-idat", "eps", "eps-as-png", "psd", "ico",
     "bomb-png", "over-limit-png", "bomb-gif", "bomb-gif-frame",
     "pickle-npy", "complex-npy", "cube-npy", "vector-npy", "zero-size-npy", "nan-npy",
@@ -161,6 +161,14 @@ def test_fifo_is_refused_without_hanging(tmp_path):
     os.mkfifo(fifo)
     outcome = _load_with_timeout(fifo, seconds=3.0)
     assert "not a regular file" in str(outcome.get("error"))
+
+
+def test_reading_png_text_of_a_size_bomb_is_refused(corpus):
+    from cnnpipe.io import read_png_text
+
+    path, _ = corpus["bomb-png"]
+    with pytest.raises(InputError, match="over the limit"):
+        read_png_text(path)
 
 
 def test_stdin_bytes_with_unsupported_format_are_refused():
