@@ -757,9 +757,11 @@ def save_matrix(path, array) -> None:
 
 
 def _float32_text(value) -> str:
-    return np.format_float_positional(value, unique=True, trim="-") if (
-        value == 0 or 1e-4 <= abs(value) < 1e16
-    ) else np.format_float_scientific(value, unique=True, trim="-")
+    return (
+        np.format_float_positional(value, unique=True, trim="-")
+        if (value == 0 or 1e-4 <= abs(value) < 1e16)
+        else np.format_float_scientific(value, unique=True, trim="-")
+    )
 
 
 # --------------------------------------------------------------------------- PNG out
@@ -779,8 +781,10 @@ def encode_png(pixels, *, compression=1, text=None) -> bytes:
         non-string values are stored as JSON.
     """
     pixels = np.asarray(pixels)
-    if isinstance(compression, bool) or not isinstance(compression, int) or not (
-        0 <= compression <= 9
+    if (
+        isinstance(compression, bool)
+        or not isinstance(compression, int)
+        or not (0 <= compression <= 9)
     ):
         raise ParameterError(f"`compression` must be an integer 0..9 (got {compression!r})")
     if pixels.ndim == 2 and pixels.dtype == np.uint8:

@@ -146,9 +146,7 @@ def make_good_images(folder) -> dict[str, GoodImage]:
     ramp = _gray_ramp()
     put("gray8", "gray8.png", _pillow_bytes(Image.fromarray(ramp), "PNG"), ramp / 255.0)
 
-    values16 = np.array(
-        [[0, 1, 2, 255, 256], [1000, 12345, 32768, 65534, 65535]], dtype=np.uint16
-    )
+    values16 = np.array([[0, 1, 2, 255, 256], [1000, 12345, 32768, 65534, 65535]], dtype=np.uint16)
     put("gray16", "gray16.png", png_bytes(5, 2, 16, 0, values16.astype(">u2").tobytes()),
         values16 / 65535.0, note="16-bit")  # fmt: skip
 
@@ -179,7 +177,7 @@ def make_good_images(folder) -> dict[str, GoodImage]:
     put("palette-transparent", "palette-transparent.png",
         _pillow_bytes(p_image, "PNG", transparency=3), expected, note="over white")  # fmt: skip
 
-    bits = (ramp > 100)
+    bits = ramp > 100
     put("bilevel", "bilevel.png", _pillow_bytes(Image.fromarray(bits), "PNG"),
         bits.astype(float), note="1-bit")  # fmt: skip
 
@@ -242,7 +240,7 @@ def make_tricky_names(folder) -> dict[str, Path]:
         "unicode": "ünïcødé 画像.png",
         "leading-dash": "-leading-dash.png",
         "shell": "semi;colon $(echo x) `y` & | * ? [a].png",
-        "quotes": "it's \"quoted\".png",
+        "quotes": 'it\'s "quoted".png',
         "double-dot": "archive.tar.png",
     }
     out = {}
