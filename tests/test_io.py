@@ -7,6 +7,7 @@ import io
 import json
 import os
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 from hostile import (
@@ -18,6 +19,8 @@ from hostile import (
     png_bytes,
     tricky_expected,
 )
+from hypothesis import given, settings
+from hypothesis.extra.numpy import array_shapes, arrays
 from PIL import Image
 
 from cnnpipe.errors import InputError, OutputError, ParameterError
@@ -435,3 +438,26 @@ def test_luma_helper_matches_weights():
     # The expectation helper itself: pure red, green and blue give the weights.
     out = luma(np.eye(3).reshape(1, 3, 3))
     assert out.tolist() == [list(LUMA)]
+
+
+def test_csv_from_a_spreadsheet_with_bom_and_crlf(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf1, 2 ,3\r\n4,5,6\r\n")
+    assert load_matrix(path, ext=".csv").tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    arrays(
+        np.float32,
+        array_shapes(min_dims=2, max_dims=2, max_side=6),
+        elements=st.floats(width=32, allow_nan=False, allow_infinity=False),
+    ),
+    st.sampled_from([".npy", ".csv", ".txt"]),
+)
+def test_any_finite_float32_matrix_survives_save_and_load(tmp_path_factory, values, ext):
+    path = tmp_path_factory.mktemp("prop") / f"m{ext}"
+    save_matrix(path, values)
+    back = load_matrix(path, ext=ext)
+    # -0.0 and 0.0 are equal values; everything else must match bit for bit.
+    assert np.array_equal(back, values) and back.shape == values.shape
