@@ -83,6 +83,10 @@ _EXT_FORMAT = {
 
 _NPY_MAGIC = b"\x93NUMPY"
 
+# The smallest magnitude that rounds to infinity in float32 (halfway between
+# the largest float32 and 2**128; the tie goes to the even 2**128).
+_FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
+
 # Formats we recognise only to name them in the refusal.
 _FOREIGN_MAGIC = (
     (b"%!PS", "EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"), (b"8BPS", "PSD"), (b"%PDF", "PDF"),
@@ -705,7 +709,7 @@ def _read_text(fp, ext, max_pixels) -> np.ndarray:
                 ) from None
             if value != value:
                 raise InputError(f"contains NaN at row {lineno}, column {col}")
-            if value in (float("inf"), float("-inf")) or abs(value) > 3.4028234663852886e38:
+            if abs(value) >= _FLOAT32_OVERFLOW:
                 raise InputError(f"contains infinity (or a value beyond float32) at row "
                                  f"{lineno}, column {col}")  # fmt: skip
             row.append(value)

@@ -203,3 +203,12 @@ def test_32_bit_integer_image_out_of_16_bit_range_is_refused(tmp_path):
 @pytest.fixture(scope="module")
 def good_png(tmp_path_factory):
     return make_good_images(tmp_path_factory.mktemp("good-for-hostile"))["gray8"].path
+
+
+def test_text_matrix_values_beyond_float32_are_refused_but_its_max_is_not(tmp_path):
+    path = tmp_path / "edge.csv"
+    path.write_text("3.4028235e+38,-3.4028235e+38\n")
+    assert np.isfinite(load_matrix(path, ext=".csv")).all()
+    path.write_text("1,2\n3,1e39\n")
+    with pytest.raises(InputError, match="beyond float32\\) at row 2, column 2"):
+        load_matrix(path, ext=".csv")
