@@ -296,7 +296,8 @@ class OverviewSheet:
         title_h = self._title_height(width)
         y = MARGIN + title_h
         panels = []
-        for r, (kernel, row) in enumerate(self._rows.items()):
+        rows = self._rows or {"": {}}  # no maps yet: the input alone
+        for r, (kernel, row) in enumerate(rows.items()):
             # Rows are as tall as their tallest picture, so wide photos leave no holes.
             image_h = max(p.thumb.shape[0] for p in [self._input, *row.values()])
             for c, stage in enumerate(columns):
