@@ -95,7 +95,7 @@ def test_labels_name_stage_detector_shape_and_range_and_are_drawn():
     sheet.add("sobel-x", "conv", conv, choose_mapping(conv, stage="conv"))
     layout = sheet.layout()
     conv_panel = layout["panels"][1]
-    assert conv_panel["labels"] == ["conv \u00b7 sobel-x", "2x2   min..max -1.5..2.25"]
+    assert conv_panel["labels"] == ["conv \u00b7 sobel-x", "2x2   min -1.5   max 2.25"]
     assert layout["panels"][0]["labels"][0] == "input \u00b7 chelsea.png"
     image = sheet.render()
     for box in (conv_panel["label_box"], layout["title_box"]):
@@ -207,3 +207,28 @@ def test_bad_arguments_are_parameter_errors():
         sheet.add("k", "softmax", np.zeros((2, 2)), GRAY_01)
     with pytest.raises(ParameterError, match="shape"):
         sheet.add("k", "conv", np.zeros((2, 2, 2)), GRAY_01)
+
+
+def test_rgb_colour_bar_shows_one_ramp_per_channel():
+    a = np.zeros((3, 4, 4), dtype=np.float32)
+    m = choose_mapping(a, stage="conv")
+    sheet = OverviewSheet("t", np.zeros((4, 4, 3), np.uint8), "x")
+    sheet.add("k", "conv", a, m)
+    image = sheet.render()
+    x0, y0, x1, y1 = sheet.layout()["panels"][1]["colorbar_box"]
+    right_end = crop(image, (x1 - 1, y0, x1, y1))[:, 0]
+    assert right_end[0].tolist() == [255, 0, 0] and right_end[-1].tolist() == [0, 0, 255]
+    assert [0, 255, 0] in right_end.tolist()
+
+
+def test_long_labels_are_cut_to_their_panel():
+    name = "a-very-long-detector-name-that-cannot-fit-in-one-panel"
+    sheet = OverviewSheet("t", np.zeros((4, 4), np.uint8), "x")
+    for stage in ("conv", "relu"):
+        sheet.add(name, stage, np.ones((4, 4), np.float32), GRAY_01)
+    image = sheet.render()
+    conv_panel, relu_panel = sheet.layout()["panels"][1:]
+    assert conv_panel["labels"][0].endswith(name)  # the layout keeps the full text
+    gap = (conv_panel["label_box"][2], conv_panel["label_box"][1],
+           relu_panel["label_box"][0], conv_panel["label_box"][3])
+    assert (crop(image, gap) == 255).all()  # nothing spills into the gap between panels
