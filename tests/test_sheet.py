@@ -232,3 +232,15 @@ def test_long_labels_are_cut_to_their_panel():
     gap = (conv_panel["label_box"][2], conv_panel["label_box"][1],
            relu_panel["label_box"][0], conv_panel["label_box"][3])
     assert (crop(image, gap) == 255).all()  # nothing spills into the gap between panels
+
+
+def test_sixteen_bit_maps_are_shown_at_eight_bits():
+    a = np.linspace(-1, 1, 9, dtype=np.float32).reshape(3, 3)
+    m16 = choose_mapping(a, stage="conv", cmap="gray", bit_depth=16)
+    m8 = choose_mapping(a, stage="conv", cmap="gray")
+    sheet = OverviewSheet("t", np.zeros((3, 3), np.uint8), "x")
+    sheet.add("k", "conv", a, m16)
+    picture = crop(sheet.render(), sheet.layout()["panels"][1]["image_box"])[..., 0]
+    k = picture.shape[0] // 3
+    shown = picture[::k, ::k].astype(int)
+    assert np.abs(shown - to_pixels(a, m8)).max() <= 1
