@@ -9,7 +9,7 @@ array of shape (K, H', W').
   (C*kh*kw, pixels) patch matrix that fits in the CPU cache, and one BLAS
   matrix product with the (K, C*kh*kw) weight matrix gives every detector at
   once. Loops run over tiles and kernel taps only, never over pixels.
-- ``fft``: for large kernels at stride 1, the correlation theorem: multiply
+- ``fft``: for large kernels, the correlation theorem: multiply
   spectra (float64, so the result matches the direct sum to float32
   precision), then keep the valid part.
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Use the FFT path when a kernel has at least this many taps (kh*kw) and the
-#: stride is 1. Measured on a 2-core box: at 11x11 the two paths are close;
+#: Use the FFT path when a kernel has at least this many taps (kh*kw) times
+#: the stride area (sh*sw). Measured on a 2-core box: at 11x11 the two paths are close;
 #: from 15x15 on the FFT wins by a growing margin.
 FFT_MIN_TAPS = 144
 
@@ -37,7 +37,12 @@ def correlate(xp, w, stride, dilation, out_hw, *, method=None):
     """
     kh, kw = w.shape[2:]
     if method is None:
-        method = "fft" if (stride == (1, 1) and kh * kw >= FFT_MIN_TAPS) else "im2col"
+        # The FFT costs the same at any stride; the direct sum shrinks with it.
+        method = "fft" if kh * kw >= FFT_MIN_TAPS * stride[0] * stride[1] else "im2col"
+        # One NaN or inf would spread over the whole spectrum; the direct sum
+        # keeps it to the outputs whose window touches it.
+        if method == "fft" and not (np.isfinite(xp).all() and np.isfinite(w).all()):
+            method = "im2col"
     if method == "fft":
         return _correlate_fft(xp, w, stride, dilation, out_hw)
     return _correlate_im2col(xp, w, stride, dilation, out_hw)

@@ -83,6 +83,10 @@ _EXT_FORMAT = {
 
 _NPY_MAGIC = b"\x93NUMPY"
 
+# The smallest magnitude that rounds to infinity in float32 (halfway between
+# the largest float32 and 2**128; the tie goes to the even 2**128).
+_FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
+
 # Formats we recognise only to name them in the refusal.
 _FOREIGN_MAGIC = (
     (b"%!PS", "EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"), (b"8BPS", "PSD"), (b"%PDF", "PDF"),
@@ -395,13 +399,20 @@ def _check_png_chunks(fp) -> None:
 
 def _load_picture(fp, fmt, color, max_pixels, notes) -> Loaded:
     formats = [fmt]
+    if fmt == "WEBP":
+        # libwebp only says "could not create decoder object"; the RIFF size says why.
+        declared = struct.unpack("<I", fp.read(8)[4:8])[0] + 8
+        actual = fp.seek(0, os.SEEK_END)
+        fp.seek(0)
+        if actual < declared:
+            raise InputError("truncated WebP file (image data ends early)")
     if fmt == "PNG":
         _check_png_chunks(fp)
         head = fp.read(26)
         fp.seek(0)
         png_bits, png_type = head[24], head[25]
-        if png_bits == 16 and png_type in (2, 6):
-            notes.append("16-bit colour PNG read at 8 bits per channel (Pillow limit)")
+        if png_bits == 16 and png_type in (2, 4, 6):
+            notes.append("16-bit colour/alpha PNG read at 8 bits per channel (Pillow limit)")
     try:
         with _strict_pillow(max_pixels):
             im = Image.open(fp, formats=formats)
@@ -509,6 +520,10 @@ def _to_float(im, color, notes) -> tuple[np.ndarray, int]:
         return _gray_out(gray, color, notes, "8-bit gray / 255"), 8
     if mode not in ("RGB", "RGBA"):
         raise InputError(f"image mode {mode} is not supported")
+    if mode == "RGB" and color == "gray":
+        notes.append("8-bit RGB / 255")
+        notes.append("RGB -> luminance (BT.601: 0.299 R + 0.587 G + 0.114 B)")
+        return _luma_exact(np.asarray(im)), 8
     pixels = np.asarray(im, dtype=np.float32) / np.float32(255)
     rgb = [pixels[..., c] for c in range(3)]
     notes.append("8-bit RGB / 255")
@@ -521,7 +536,21 @@ def _to_float(im, color, notes) -> tuple[np.ndarray, int]:
     r, g, b = rgb
     wr, wg, wb = (np.float32(w) for w in LUMA_WEIGHTS)
     notes.append("RGB -> luminance (BT.601: 0.299 R + 0.587 G + 0.114 B)")
-    return (wr * r + wg * g + wb * b).astype(np.float32), 8
+    # Float rounding could step just past 1.0 for white; [0, 1] is a promise.
+    return np.clip(wr * r + wg * g + wb * b, 0, 1).astype(np.float32), 8
+
+
+def _luma_exact(rgb8: np.ndarray) -> np.ndarray:
+    """BT.601 luminance of uint8 RGB in integer arithmetic, one rounding at the end.
+
+    299 R + 587 G + 114 B is exact in int32 and below 2**24, so the single
+    float32 division makes white exactly 1.0 and a gray (v, v, v) exactly
+    the same value as an 8-bit gray pixel v.
+    """
+    weighted = np.zeros(rgb8.shape[:2], dtype=np.int32)
+    for weight, channel in zip((299, 587, 114), range(3), strict=True):
+        weighted += weight * rgb8[..., channel].astype(np.int32)
+    return weighted.astype(np.float32) / np.float32(255_000)
 
 
 def _over_white(channel, alpha):
@@ -680,7 +709,7 @@ def _read_text(fp, ext, max_pixels) -> np.ndarray:
                 ) from None
             if value != value:
                 raise InputError(f"contains NaN at row {lineno}, column {col}")
-            if value in (float("inf"), float("-inf")) or abs(value) > 3.4028234663852886e38:
+            if abs(value) >= _FLOAT32_OVERFLOW:
                 raise InputError(f"contains infinity (or a value beyond float32) at row "
                                  f"{lineno}, column {col}")  # fmt: skip
             row.append(value)
@@ -732,9 +761,11 @@ def save_matrix(path, array) -> None:
 
 
 def _float32_text(value) -> str:
-    return np.format_float_positional(value, unique=True, trim="-") if (
-        value == 0 or 1e-4 <= abs(value) < 1e16
-    ) else np.format_float_scientific(value, unique=True, trim="-")
+    return (
+        np.format_float_positional(value, unique=True, trim="-")
+        if (value == 0 or 1e-4 <= abs(value) < 1e16)
+        else np.format_float_scientific(value, unique=True, trim="-")
+    )
 
 
 # --------------------------------------------------------------------------- PNG out
@@ -754,8 +785,10 @@ def encode_png(pixels, *, compression=1, text=None) -> bytes:
         non-string values are stored as JSON.
     """
     pixels = np.asarray(pixels)
-    if isinstance(compression, bool) or not isinstance(compression, int) or not (
-        0 <= compression <= 9
+    if (
+        isinstance(compression, bool)
+        or not isinstance(compression, int)
+        or not (0 <= compression <= 9)
     ):
         raise ParameterError(f"`compression` must be an integer 0..9 (got {compression!r})")
     if pixels.ndim == 2 and pixels.dtype == np.uint8:
@@ -792,8 +825,18 @@ def _open_png(path):
     else:
         fp, _ = _open_source(path)
     try:
-        im = Image.open(fp, formats=["PNG"])
-        im.load()
+        with _strict_pillow(DEFAULT_MAX_PIXELS):
+            im = Image.open(fp, formats=["PNG"])
+            width, height = im.size
+            if width * height > DEFAULT_MAX_PIXELS:
+                raise _too_big(width * height, DEFAULT_MAX_PIXELS, (width, height))
+            im.load()
+    except InputError:
+        fp.close()
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        fp.close()
+        raise _too_big(DEFAULT_MAX_PIXELS + 1, DEFAULT_MAX_PIXELS) from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         fp.close()
         raise _decode_error(exc, "PNG") from None

@@ -1,6 +1,8 @@
-"""Parametric kernel families: ``gaussian:SIGMA``, ``log:SIGMA``, ``dog:S1,S2``,
-``gabor:THETA,SIGMA,LAMBDA``, ``box:N`` (``sobel:ANGLE`` lives in
-:mod:`cnnpipe.kernels`, next to the Sobel constants it mixes).
+"""Kernels that do not come from the built-in library: parametric families
+(``gaussian:SIGMA``, ``log:SIGMA``, ``dog:S1,S2``, ``gabor:THETA,SIGMA,LAMBDA``,
+``box:N``; ``sobel:ANGLE`` lives in :mod:`cnnpipe.kernels`, next to the Sobel
+constants it mixes) and matrices read from text or files (inline rows,
+``.csv``/``.txt``, ``.npy``, libvips ``.mat``).
 
 Every function returns a float64 array; :mod:`cnnpipe.kernels` casts it to
 float32 and wraps it in a :class:`~cnnpipe.kernels.Kernel`. numpy only.
@@ -18,6 +20,7 @@ Conventions
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -174,3 +177,123 @@ _EXAMPLES = {
     "sobel": "sobel:45",
     "box": "box:5",
 }
+
+
+# --- Matrices from text and files -----------------------------------------
+
+def rows_to_array(rows: list[list[str]], what: str) -> np.ndarray:
+    """Turn rows of number strings into a 2-D float64 array, with checks."""
+    if not rows:
+        raise KernelError(f"{what} has no values; give at least one number")
+    width = len(rows[0])
+    for i, row in enumerate(rows, start=1):
+        if len(row) != width:
+            raise KernelError(f"kernel row {i} has {len(row)} values; expected {width} "
+                              f"(in {what})")
+    values = []
+    for i, row in enumerate(rows, start=1):
+        for j, token in enumerate(row, start=1):
+            try:
+                value = float(token)
+            except ValueError:
+                raise KernelError(f"{what}: value '{token}' in row {i}, column {j} is not a "
+                                  "number") from None
+            if not math.isfinite(value):
+                raise KernelError(f"{what}: value '{token}' in row {i}, column {j} is not "
+                                  "finite; use finite numbers only")
+            values.append(value)
+    return np.array(values, dtype=np.float64).reshape(len(rows), width)
+
+
+def split_rows(text: str, row_separators: str = ";\n") -> list[list[str]]:
+    """Rows split at ``row_separators``, values at commas or whitespace."""
+    rows = re.split("[" + re.escape(row_separators) + "]", text)
+    split = [re.split(r"[,\s]+", row.strip()) for row in rows]
+    # A trailing ";" or blank line is not an empty row.
+    return [[t for t in row if t] for row in split if any(row)]
+
+
+def read_text(path: str) -> str:
+    """A kernel file's text (UTF-8); a binary file is a KernelError."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError:
+        raise KernelError(f"kernel file '{path}' is not a text file; "
+                          "use numbers separated by commas or spaces") from None
+
+
+def strip_comments(text: str) -> str:
+    """Drop everything after ``#`` on each line (``numpy.savetxt`` headers)."""
+    return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+
+
+def load_npy(path: str) -> np.ndarray:
+    """A 2-D or 3-D array of real numbers from ``.npy``, never unpickling anything."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        # np.load would take any other file for a pickle; never go there.
+        raise KernelError(f"kernel file '{path}' is not a valid .npy file (no NumPy header); "
+                          "save it with numpy.save")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise KernelError(f"kernel file '{path}' holds Python objects; only numeric "
+                              "arrays are accepted") from None
+        raise KernelError(f"kernel file '{path}' is not a valid .npy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise KernelError(f"kernel file '{path}' is not a valid .npy file ({exc})") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        kind = getattr(array, "dtype", type(array))
+        raise KernelError(f"kernel file '{path}' holds {kind} values; only real numbers "
+                          "are accepted")
+    if array.ndim not in (2, 3):
+        raise KernelError(f"kernel file '{path}' holds a {array.ndim}-D array of shape "
+                          f"{array.shape}; expected 2-D (kh, kw) or 3-D (C, kh, kw)")
+    if array.size == 0:
+        raise KernelError(f"kernel file '{path}' is empty (shape {array.shape})")
+    if not np.isfinite(array.astype(np.float64)).all():
+        raise KernelError(f"kernel file '{path}' has a NaN or infinite value; every "
+                          "weight must be a finite number")
+    return array.astype(np.float64)
+
+
+def load_mat(path: str) -> tuple[np.ndarray, str]:
+    """libvips matrix file: header ``width height [scale [offset]]``, then rows.
+
+    libvips computes ``sum(pixel * weight) / scale + offset``. The division by
+    ``scale`` is folded into the weights. ``offset`` shifts the output, which a
+    kernel cannot express; it is reported in the description and not applied.
+    """
+    lines = [line for line in read_text(path).splitlines() if line.strip()]
+    what = f"kernel file '{path}'"
+    if not lines:
+        raise KernelError(f"{what} is empty; a .mat file starts with 'width height [scale "
+                          "[offset]]'")
+    header = [t for t in re.split(r'[,\s"]+', lines[0].strip()) if t]
+    try:
+        numbers_ = [float(t) for t in header]
+    except ValueError:
+        numbers_ = []
+    if not 2 <= len(numbers_) <= 4:
+        raise KernelError(f"{what}: first line must be 'width height [scale [offset]]' "
+                          f"(got '{lines[0].strip()}')")
+    width, height = numbers_[0], numbers_[1]
+    scale = numbers_[2] if len(numbers_) > 2 else 1.0
+    offset = numbers_[3] if len(numbers_) > 3 else 0.0
+    if width != int(width) or height != int(height) or width < 1 or height < 1:
+        raise KernelError(f"{what}: width and height must be whole numbers >= 1 "
+                          f"(got '{lines[0].strip()}')")
+    if scale == 0 or not math.isfinite(scale) or not math.isfinite(offset):
+        raise KernelError(f"{what}: scale must be a non-zero number (got {header[2]})")
+    rows = [[t for t in re.split(r'[,\s"]+', line.strip()) if t] for line in lines[1:]]
+    if len(rows) != int(height):
+        raise KernelError(f"{what} has {len(rows)} rows; the header says {int(height)}")
+    weights = rows_to_array(rows, what)
+    if weights.shape[1] != int(width):
+        raise KernelError(f"{what}: kernel row 1 has {weights.shape[1]} values; the header "
+                          f"says {int(width)}")
+    note = f" (offset {offset:g} not applied)" if offset else ""
+    return weights / scale, f"libvips matrix, scale {scale:g}{note}"

@@ -170,7 +170,7 @@ _TABLE = [
     ("box", BOX, "3x3 mean: every pixel becomes the average of its neighbourhood",
      "mean filter; Pillow ImageFilter.BoxBlur(1)"),
     ("gaussian", GAUSSIAN, "3x3 Gaussian blur (binomial 1-2-1), sums to 1",
-     "binomial approximation of a Gaussian, sigma ~ 0.85; " + _POWELL),
+     "binomial approximation of a Gaussian, sigma ~ 0.71; " + _POWELL),
     ("gaussian-5x5", GAUSSIAN_5X5, "5x5 Gaussian blur (binomial 1-4-6-4-1), sums to 1",
      "binomial approximation of a Gaussian, sigma = 1; Burt & Adelson 1983"),
     ("sharpen", SHARPEN, "identity plus the 4-neighbour edge response: crisper edges",
@@ -197,7 +197,7 @@ _TABLE = [
      _GW + " (-45 degrees)"),
     ("emboss", EMBOSS, "relief: lit from the top-left, sums to 1 so the picture stays",
      _POWELL),
-    ("outline", OUTLINE, "bright where a pixel is brighter than all its neighbours",
+    ("outline", OUTLINE, "bright where a pixel is brighter than its neighbours' average",
      "negated 8-neighbour Laplacian; " + _POWELL),
     ("horizontal-lines", HORIZONTAL_LINES, "thin bright horizontal lines", _GW),
     ("vertical-lines", VERTICAL_LINES, "thin bright vertical lines", _GW),
@@ -268,39 +268,8 @@ _NAME_PART = re.compile(r"^[^=,;:/\\\n]+$")
 _NUMBERS_ONLY = re.compile(r"^[-+0-9.eE\s]+$")
 
 
-def _rows_to_array(rows: list[list[str]], what: str) -> np.ndarray:
-    """Turn rows of number strings into a 2-D float64 array, with checks."""
-    if not rows:
-        raise KernelError(f"{what} has no values; give at least one number")
-    width = len(rows[0])
-    for i, row in enumerate(rows, start=1):
-        if len(row) != width:
-            raise KernelError(f"kernel row {i} has {len(row)} values; expected {width} "
-                              f"(in {what})")
-    values = []
-    for i, row in enumerate(rows, start=1):
-        for j, token in enumerate(row, start=1):
-            try:
-                value = float(token)
-            except ValueError:
-                raise KernelError(f"{what}: value '{token}' in row {i}, column {j} is not a "
-                                  "number") from None
-            if not math.isfinite(value):
-                raise KernelError(f"{what}: value '{token}' in row {i}, column {j} is not "
-                                  "finite; use finite numbers only")
-            values.append(value)
-    return np.array(values, dtype=np.float64).reshape(len(rows), width)
-
-
-def _split_rows(text: str, row_separators: str = ";\n") -> list[list[str]]:
-    rows = re.split("[" + re.escape(row_separators) + "]", text)
-    split = [re.split(r"[,\s]+", row.strip()) for row in rows]
-    # A trailing ";" or blank line is not an empty row.
-    return [[t for t in row if t] for row in split if any(row)]
-
-
 def _inline(text: str, spec: str) -> np.ndarray:
-    return _rows_to_array(_split_rows(text), f"kernel '{spec}'")
+    return fam.rows_to_array(fam.split_rows(text), f"kernel '{spec}'")
 
 
 def _imagemagick(match: re.Match, spec: str) -> np.ndarray:
@@ -313,84 +282,7 @@ def _imagemagick(match: re.Match, spec: str) -> np.ndarray:
         raise KernelError(f"kernel '{spec}' has {len(tokens)} values; expected "
                           f"{width * height} for {width}x{height}")
     rows = [tokens[r * width:(r + 1) * width] for r in range(height)]
-    return _rows_to_array(rows, f"kernel '{spec}'")
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except UnicodeDecodeError:
-        raise KernelError(f"kernel file '{path}' is not a text file; "
-                          "use numbers separated by commas or spaces") from None
-
-
-def _strip_comments(text: str) -> str:
-    return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
-
-
-def _load_npy(path: str) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise KernelError(f"kernel file '{path}' holds Python objects; only numeric "
-                              "arrays are accepted") from None
-        raise KernelError(f"kernel file '{path}' is not a valid .npy file ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise KernelError(f"kernel file '{path}' is not a valid .npy file ({exc})") from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
-        kind = getattr(array, "dtype", type(array))
-        raise KernelError(f"kernel file '{path}' holds {kind} values; only real numbers "
-                          "are accepted")
-    if array.ndim not in (2, 3):
-        raise KernelError(f"kernel file '{path}' holds a {array.ndim}-D array of shape "
-                          f"{array.shape}; expected 2-D (kh, kw) or 3-D (C, kh, kw)")
-    if array.size == 0:
-        raise KernelError(f"kernel file '{path}' is empty (shape {array.shape})")
-    if not np.isfinite(array.astype(np.float64)).all():
-        raise KernelError(f"kernel file '{path}' has a NaN or infinite value; every "
-                          "weight must be a finite number")
-    return array.astype(np.float64)
-
-
-def _load_mat(path: str) -> tuple[np.ndarray, str]:
-    """libvips matrix file: header ``width height [scale [offset]]``, then rows.
-
-    libvips computes ``sum(pixel * weight) / scale + offset``. The division by
-    ``scale`` is folded into the weights. ``offset`` shifts the output, which a
-    kernel cannot express; it is reported in the description and not applied.
-    """
-    lines = [line for line in _read_text(path).splitlines() if line.strip()]
-    what = f"kernel file '{path}'"
-    if not lines:
-        raise KernelError(f"{what} is empty; a .mat file starts with 'width height [scale "
-                          "[offset]]'")
-    header = [t for t in re.split(r'[,\s"]+', lines[0].strip()) if t]
-    try:
-        numbers_ = [float(t) for t in header]
-    except ValueError:
-        numbers_ = []
-    if not 2 <= len(numbers_) <= 4:
-        raise KernelError(f"{what}: first line must be 'width height [scale [offset]]' "
-                          f"(got '{lines[0].strip()}')")
-    width, height = numbers_[0], numbers_[1]
-    scale = numbers_[2] if len(numbers_) > 2 else 1.0
-    offset = numbers_[3] if len(numbers_) > 3 else 0.0
-    if width != int(width) or height != int(height) or width < 1 or height < 1:
-        raise KernelError(f"{what}: width and height must be whole numbers >= 1 "
-                          f"(got '{lines[0].strip()}')")
-    if scale == 0 or not math.isfinite(scale) or not math.isfinite(offset):
-        raise KernelError(f"{what}: scale must be a non-zero number (got {header[2]})")
-    rows = [[t for t in re.split(r'[,\s"]+', line.strip()) if t] for line in lines[1:]]
-    if len(rows) != int(height):
-        raise KernelError(f"{what} has {len(rows)} rows; the header says {int(height)}")
-    weights = _rows_to_array(rows, what)
-    if weights.shape[1] != int(width):
-        raise KernelError(f"{what}: kernel row 1 has {weights.shape[1]} values; the header "
-                          f"says {int(width)}")
-    note = f" (offset {offset:g} not applied)" if offset else ""
-    return weights / scale, f"libvips matrix, scale {scale:g}{note}"
+    return fam.rows_to_array(rows, f"kernel '{spec}'")
 
 
 def _from_file(path: str, spec: str) -> Kernel:
@@ -410,13 +302,13 @@ def _from_file(path: str, spec: str) -> Kernel:
     description = "from " + os.path.basename(path)
     try:
         if suffix == ".npy":
-            weights = _load_npy(path)
+            weights = fam.load_npy(path)
         elif suffix == ".mat":
-            weights, detail = _load_mat(path)
+            weights, detail = fam.load_mat(path)
             description += f" ({detail})"
         else:
-            text = _strip_comments(_read_text(path))
-            weights = _rows_to_array(_split_rows(text, "\n;"), f"kernel file '{path}'")
+            text = fam.strip_comments(fam.read_text(path))
+            weights = fam.rows_to_array(fam.split_rows(text, "\n;"), f"kernel file '{path}'")
     except PermissionError:
         raise KernelError(f"kernel file '{path}' cannot be read (permission denied)") from None
     return Kernel(name, weights, description, str(path), spec)
@@ -607,6 +499,6 @@ def random_kernels(n: int, seed: int, size: int | tuple[int, int] = 3) -> list[K
     draws = rng.uniform(-bound, bound, size=(n, kh, kw))
     return [
         Kernel(f"random-{i + 1}", draws[i], f"random {kh}x{kw}, He-uniform, seed {seed}",
-               "numpy PCG64", f"random:{seed}:{i + 1}")
+               "numpy PCG64", "")
         for i in range(n)
     ]

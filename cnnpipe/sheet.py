@@ -296,7 +296,8 @@ class OverviewSheet:
         title_h = self._title_height(width)
         y = MARGIN + title_h
         panels = []
-        for r, (kernel, row) in enumerate(self._rows.items()):
+        rows = self._rows or {"": {}}  # no maps yet: the input alone
+        for r, (kernel, row) in enumerate(rows.items()):
             # Rows are as tall as their tallest picture, so wide photos leave no holes.
             image_h = max(p.thumb.shape[0] for p in [self._input, *row.values()])
             for c, stage in enumerate(columns):
@@ -333,11 +334,9 @@ class OverviewSheet:
         else:
             first = f"{panel.title} \u00b7 {kernel}"
         second = f"{h}x{w}"
-        if not math.isnan(panel.vmin):
-            if panel.stage == "input":
-                second += f"   values {_fmt(panel.vmin)}..{_fmt(panel.vmax)}"
-            else:
-                second += f"   min..max {_fmt(panel.vmin)}..{_fmt(panel.vmax)}"
+        # The input's float values are not known here (only its pixels); its bar says the scale.
+        if panel.stage != "input" and not math.isnan(panel.vmin):
+            second += f"   min {_fmt(panel.vmin)}   max {_fmt(panel.vmax)}"
         label_box = (x, y, x + self.panel, y + 2 * LINE)
         th, tw = panel.thumb.shape[:2]
         img_top = y + 2 * LINE + 4
@@ -406,10 +405,15 @@ class OverviewSheet:
     def _colorbar(self, sheet: Image.Image, draw, p: dict, font) -> None:
         bx, by, br, bb = p["colorbar_box"]
         mapping = p["_panel"].mapping
-        cmap = "gray" if mapping.get("channels") == "rgb" else mapping.get("cmap", "gray")
         ramp = np.rint(np.linspace(0, 255, br - bx)).astype(np.int64)
-        colours = lut(cmap)[ramp]
-        bar = np.broadcast_to(colours[None, :, :], (bb - by, br - bx, 3))
+        if mapping.get("channels") == "rgb":
+            # One ramp per channel: each of R, G, B uses the same lo..hi.
+            bar = np.zeros((bb - by, br - bx, 3), dtype=np.uint8)
+            for c, rows in enumerate(np.array_split(np.arange(bb - by), 3)):
+                bar[rows, :, c] = ramp.astype(np.uint8)
+        else:
+            colours = lut(mapping.get("cmap", "gray"))[ramp]
+            bar = np.broadcast_to(colours[None, :, :], (bb - by, br - bx, 3))
         sheet.paste(Image.fromarray(np.ascontiguousarray(bar)), (bx, by))
         draw.rectangle((bx - 1, by - 1, br, bb), outline=FRAME)
         for i, (x, text) in enumerate(p["ticks"]):
@@ -433,9 +437,9 @@ class OverviewSheet:
 
 
 def _fit(text: str, font, width: int) -> str:
-    """Cut `text` with an ellipsis so it fits `width` pixels."""
+    """Cut `text` with "..." so it fits `width` pixels (the default font has no ellipsis glyph)."""
     if font.getlength(text) <= width:
         return text
-    while text and font.getlength(text + "\u2026") > width:
+    while text and font.getlength(text + "...") > width:
         text = text[:-1]
-    return text + "\u2026"
+    return text + "..."

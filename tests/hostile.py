@@ -146,9 +146,7 @@ def make_good_images(folder) -> dict[str, GoodImage]:
     ramp = _gray_ramp()
     put("gray8", "gray8.png", _pillow_bytes(Image.fromarray(ramp), "PNG"), ramp / 255.0)
 
-    values16 = np.array(
-        [[0, 1, 2, 255, 256], [1000, 12345, 32768, 65534, 65535]], dtype=np.uint16
-    )
+    values16 = np.array([[0, 1, 2, 255, 256], [1000, 12345, 32768, 65534, 65535]], dtype=np.uint16)
     put("gray16", "gray16.png", png_bytes(5, 2, 16, 0, values16.astype(">u2").tobytes()),
         values16 / 65535.0, note="16-bit")  # fmt: skip
 
@@ -179,7 +177,7 @@ def make_good_images(folder) -> dict[str, GoodImage]:
     put("palette-transparent", "palette-transparent.png",
         _pillow_bytes(p_image, "PNG", transparency=3), expected, note="over white")  # fmt: skip
 
-    bits = (ramp > 100)
+    bits = ramp > 100
     put("bilevel", "bilevel.png", _pillow_bytes(Image.fromarray(bits), "PNG"),
         bits.astype(float), note="1-bit")  # fmt: skip
 
@@ -242,7 +240,7 @@ def make_tricky_names(folder) -> dict[str, Path]:
         "unicode": "ünïcødé 画像.png",
         "leading-dash": "-leading-dash.png",
         "shell": "semi;colon $(echo x) `y` & | * ? [a].png",
-        "quotes": "it's \"quoted\".png",
+        "quotes": 'it\'s "quoted".png',
         "double-dot": "archive.tar.png",
     }
     out = {}
@@ -296,6 +294,9 @@ def make_corpus(folder) -> dict[str, tuple[Path, str]]:
         put(f"truncated-{ext}", f"truncated.{ext}", data[: len(data) // 2],
             f"truncated {fmt} file")  # fmt: skip
 
+    webp = _pillow_bytes(gray, "WEBP")
+    put("truncated-webp", "truncated.webp", webp[: len(webp) // 2], "truncated WebP file")
+
     png = _pillow_bytes(gray, "PNG")
     ihdr_crc = 8 + 8 + 13  # signature, IHDR length + type, IHDR data
     bad = bytearray(png)
@@ -320,6 +321,11 @@ def make_corpus(folder) -> dict[str, tuple[Path, str]]:
                 + b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0)
                 + b"\x02\x02\x44\x01\x00\x3b")  # fmt: skip
     put("bomb-gif", "bomb.gif", gif_bomb, "megapixels, over the limit")
+    # A 1x1 screen whose first frame claims 30000x30000: the frame counts.
+    frame_bomb = (b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0, 0, 0)
+                  + b"\x2c" + struct.pack("<HHHHB", 0, 0, 30000, 30000, 0)
+                  + b"\x02\x02\x44\x01\x00\x3b")  # fmt: skip
+    put("bomb-gif-frame", "bomb-frame.gif", frame_bomb, "megapixels, over the limit")
 
     buffer = io.BytesIO()
     np.save(buffer, np.array([{"evil": 1}, None], dtype=object), allow_pickle=True)

@@ -1,0 +1,150 @@
+"""`cnnpipe kernels` and the rich renderables behind it.
+
+How errors are tested: ``CliRunner().invoke(cli, ...)`` runs the click group,
+not ``cnnpipe.cli.main``, so a KernelError would surface as
+``result.exception`` instead of the one-line message and exit code 2 that a
+user sees. Those tests therefore call ``main([...])`` directly, catch its
+``SystemExit`` and read stdout/stderr with ``capsys``; one test also runs the
+real ``python -m cnnpipe`` in a subprocess.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from cnnpipe.cli import cli, main
+from cnnpipe.kernels import BUILTIN, kernel
+from cnnpipe.render.kernels import kernel_card, kernels_overview_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def render(renderable, **options):
+    console = Console(file=StringIO(), width=100, color_system=None, **options)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def test_kernels_lists_every_builtin_with_matrices():
+    result = CliRunner().invoke(cli, ["kernels"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    for name in BUILTIN:
+        assert name in result.stdout
+    # the sobel-x matrix, row by row
+    assert "│ -1 │ 0 │ 1 │" in result.stdout
+    assert "│ -2 │ 0 │ 2 │" in result.stdout
+    assert "Sobel & Feldman 1968" in result.stdout
+
+
+def test_kernels_accepts_names_and_any_spec():
+    result = CliRunner().invoke(cli, ["kernels", "SOBEL_Y", "gaussian:2", "1,2;3,-4"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "sobel-y" in out and "gaussian-2" in out and "k1" in out
+    assert "sobel-x" not in out
+    assert "13x13" in out  # gaussian:2 is 2*ceil(6)+1 wide
+    assert "│ 3 │ -4 │" in out
+
+
+def test_kernels_json_is_the_only_output():
+    result = CliRunner().invoke(cli, ["kernels", "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert [d["name"] for d in data] == list(BUILTIN)
+    by_name = {d["name"]: d for d in data}
+    assert by_name["sobel-x"]["weights"] == [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+    assert by_name["sobel-x"]["shape"] == [3, 3]
+    assert by_name["box"]["weights"][0][0] == pytest.approx(1 / 9, abs=1e-7)
+    assert by_name["sobel-x"]["source"] == "Sobel & Feldman 1968"
+    assert all(set(d) == {"name", "shape", "weights", "description", "source"} for d in data)
+
+
+def test_kernels_json_for_named_specs_and_duplicates():
+    result = CliRunner().invoke(cli, ["kernels", "--json", "1,2", "3x1: 4,5,6", "box", "box"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert [d["name"] for d in data] == ["k1", "k2", "box", "box-2"]
+    assert data[1]["weights"] == [[4, 5, 6]]
+
+
+def test_kernels_unknown_name_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["kernels", "sobelx"])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("cnnpipe: unknown kernel 'sobelx'; did you mean 'sobel-x'? "
+                            "(see `cnnpipe kernels`)\n")
+
+
+def test_kernels_bad_inline_matrix_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["kernels", "--json", "1,2,3;4,5"])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("cnnpipe: kernel row 2 has 2 values; expected 3")
+    assert captured.err.count("\n") == 1
+
+
+def test_kernels_error_through_the_real_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "cnnpipe", "kernels", "gauss:2"],
+                          capture_output=True, text=True, check=False, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("cnnpipe: unknown kernel family 'gauss'")
+    assert "Traceback" not in proc.stderr
+
+
+def test_kernels_help_has_examples_and_spec_forms():
+    result = CliRunner().invoke(cli, ["kernels", "--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.output
+    assert "  cnnpipe kernels sobel-x sobel-y" in result.output
+    for form in ["gaussian:SIGMA", "sobel:ANGLE", "NAME=SPEC", ".mat", "3x3:"]:
+        assert form in result.output
+
+
+def test_overview_table_text():
+    text = render(kernels_overview_table([BUILTIN["sobel-x"], BUILTIN["gaussian-5x5"],
+                                          kernel("gaussian:2")]))
+    lines = text.splitlines()
+    assert "name" in lines[2] and "size" in lines[2] and "sum" in lines[2]
+    row = next(line for line in lines if "gaussian-5x5" in line)
+    assert "5x5" in row and " 1 " in row
+    assert any("sobel-x" in line and " 0 " in line for line in lines)
+    assert any("gaussian-2" in line and "13x13" in line for line in lines)
+
+
+def test_matrix_card_right_aligns_and_shows_signs_without_colour():
+    text = render(kernel_card(kernel("a=1,-10;-0.5,2")))
+    assert "│  1.0000 │ -10.0000 │" in text
+    assert "│ -0.5000 │   2.0000 │" in text
+
+
+def test_matrix_card_marks_negatives_red_with_colour():
+    console = Console(file=StringIO(), width=80, color_system="standard", force_terminal=True)
+    console.print(kernel_card(BUILTIN["sobel-x"]))
+    out = console.file.getvalue()
+    assert "\x1b[31m-1\x1b[0m" in out
+    assert "\x1b[31m1\x1b[0m" not in out
+
+
+def test_large_and_multichannel_kernels_render(tmp_path):
+    text = render(kernel_card(kernel("gaussian:3")))
+    assert "19x19: too large to show" in text
+    np.save(tmp_path / "rgb.npy", np.arange(12).reshape(3, 2, 2) - 6)
+    text = render(kernel_card(kernel(str(tmp_path / "rgb.npy"))))
+    assert "3ch 2x2" in text
+    assert "channel 2" in text
+    assert "│ -6 │ -5 │" in text and "│ 4 │ 5 │" in text

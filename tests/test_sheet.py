@@ -1,0 +1,246 @@
+"""The overview sheet: layout, labels, colour bars, block upscaling and anti-aliased downscaling."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnpipe.colormaps import lut
+from cnnpipe.errors import ParameterError
+from cnnpipe.mapping import choose_mapping, to_pixels
+from cnnpipe.sheet import OverviewSheet, thumbnail_block_factor, thumbnail_shape
+
+WHITE = (255, 255, 255)
+GRAY_01 = {"kind": "linear", "lo": 0.0, "hi": 1.0, "levels": 255, "cmap": "gray"}
+
+
+def signed_map(h, w, seed=0):
+    return np.random.default_rng(seed).normal(size=(h, w)).astype(np.float32)
+
+
+def make_sheet(n_detectors, stages=("conv", "relu", "pool"), shape=(5, 5), **kwargs):
+    sheet = OverviewSheet("test input | stride 1", np.zeros((7, 7), np.uint8), "x.png", **kwargs)
+    for i in range(n_detectors):
+        conv = signed_map(*shape, seed=i)
+        maps = {"conv": conv, "relu": np.maximum(conv, 0), "pool": np.maximum(conv, 0)[::2, ::2]}
+        for stage in stages:
+            a = maps[stage]
+            sheet.add(f"k{i + 1}", stage, a, choose_mapping(a, stage=stage))
+    return sheet
+
+
+def crop(image, box):
+    return np.asarray(image.crop(box))
+
+
+def test_block_factor_and_thumbnail_shape():
+    assert thumbnail_block_factor(5, 5, 224) == 44
+    assert thumbnail_block_factor(7, 3, 224) == 32
+    assert thumbnail_block_factor(2048, 2048, 224) == 1
+    assert thumbnail_shape(5, 5, 224) == (220, 220)
+    assert thumbnail_shape(300, 451, 224) == (149, 224)  # aspect ratio kept
+    assert thumbnail_shape(2048, 16, 224) == (224, 2)
+    with pytest.raises(ParameterError):
+        thumbnail_block_factor(0, 5, 224)
+
+
+def test_one_detector_has_one_row_of_four_panels():
+    layout = make_sheet(1).layout()
+    assert layout["columns"] == ["input", "conv", "relu", "pool"]
+    assert [(p["row"], p["col"], p["stage"]) for p in layout["panels"]] == [
+        (0, 0, "input"), (0, 1, "conv"), (0, 2, "relu"), (0, 3, "pool")]
+    width, height = layout["size"]
+    for p in layout["panels"]:
+        for box in (p["label_box"], p["image_box"], p["colorbar_box"]):
+            if box is not None:
+                assert 0 <= box[0] < box[2] <= width and 0 <= box[1] < box[3] <= height
+
+
+def test_absent_stage_is_omitted_and_sheet_narrower():
+    full = make_sheet(1).layout()
+    no_pool = make_sheet(1, stages=("conv", "relu")).layout()
+    assert no_pool["columns"] == ["input", "conv", "relu"]
+    assert len(no_pool["panels"]) == 3
+    assert no_pool["size"][0] < full["size"][0]
+
+
+def test_many_detectors_add_rows_of_equal_height():
+    one, twelve = make_sheet(1).layout(), make_sheet(12).layout()
+    assert len(twelve["panels"]) == 48
+    assert sorted({p["row"] for p in twelve["panels"]}) == list(range(12))
+    assert twelve["size"][0] == one["size"][0]
+    row_height = one["size"][1] - one["title_box"][3] - 24
+    assert twelve["size"][1] == one["size"][1] + 11 * row_height
+    # rows do not overlap: each row's pictures start below the previous row's colour bars
+    tops = [p["label_box"][1] for p in twelve["panels"] if p["col"] == 1]
+    bottoms = [p["colorbar_box"][3] for p in twelve["panels"] if p["col"] == 1]
+    assert all(bottoms[i] < tops[i + 1] for i in range(11))
+
+
+def test_sheet_stays_within_the_pixel_budget_and_names_what_it_left_out():
+    sheet = make_sheet(12, max_pixels=2_000_000)
+    layout = sheet.layout()
+    assert layout["size"][0] * layout["size"][1] <= 2_000_000
+    assert 1 <= len({p["row"] for p in layout["panels"]}) < 12
+    assert sheet.omitted and sheet.omitted[-1] == "k12"
+    assert "k12" in layout["footer"]
+
+
+def test_labels_name_stage_detector_shape_and_range_and_are_drawn():
+    conv = np.array([[-1.5, 0.0], [2.25, 1.0]], dtype=np.float32)
+    sheet = OverviewSheet("chelsea.png  padding valid", np.zeros((4, 4), np.uint8), "chelsea.png")
+    sheet.add("sobel-x", "conv", conv, choose_mapping(conv, stage="conv"))
+    layout = sheet.layout()
+    conv_panel = layout["panels"][1]
+    assert conv_panel["labels"] == ["conv \u00b7 sobel-x", "2x2   min -1.5   max 2.25"]
+    assert layout["panels"][0]["labels"][0] == "input \u00b7 chelsea.png"
+    image = sheet.render()
+    for box in (conv_panel["label_box"], layout["title_box"]):
+        ink = crop(image, box)
+        assert (ink.sum(axis=2) < 300).sum() > 50  # dark text on the white background
+    assert layout["title_lines"] == ["chelsea.png  padding valid"]
+
+
+def test_colour_bar_runs_monotonically_with_lo_zero_hi_ticks():
+    a = np.array([[-5.0, 2.0]], dtype=np.float32)
+    sheet = OverviewSheet("t", np.zeros((2, 2), np.uint8), "x")
+    sheet.add("k", "conv", a, choose_mapping(a, stage="conv", cmap="gray"))
+    sheet.add("k", "relu", np.maximum(a, 0), choose_mapping(np.maximum(a, 0), stage="relu"))
+    image = sheet.render()
+    conv_panel, relu_panel = sheet.layout()["panels"][1:]
+    assert [t for _, t in conv_panel["ticks"]] == ["-5", "0", "5"]
+    x0, y0, x1, y1 = conv_panel["colorbar_box"]
+    # the zero tick sits in the middle of the bar
+    assert abs(conv_panel["ticks"][1][0] - (x0 + x1) / 2) <= 1
+    gray = crop(image, (x0, (y0 + y1) // 2, x1, (y0 + y1) // 2 + 1))[0, :, 0].astype(int)
+    assert gray[0] < 5 and gray[-1] > 250 and (np.diff(gray) >= 0).all()
+    # viridis: the bar shows the colour table, in order, end to end
+    x0, y0, x1, y1 = relu_panel["colorbar_box"]
+    bar = crop(image, (x0, (y0 + y1) // 2, x1, (y0 + y1) // 2 + 1))[0]
+    table = lut("viridis")
+    np.testing.assert_array_equal(bar[0], table[0])
+    np.testing.assert_array_equal(bar[-1], table[255])
+    assert [t for _, t in relu_panel["ticks"]] == ["0", "2"]
+
+
+def test_small_map_is_upscaled_into_constant_blocks_of_its_pixels():
+    a = signed_map(5, 5, seed=3)
+    m = choose_mapping(a, stage="conv")
+    sheet = OverviewSheet("t", np.zeros((7, 7), np.uint8), "x")
+    sheet.add("k", "conv", a, m)
+    image = sheet.render()
+    x0, y0, x1, y1 = sheet.layout()["panels"][1]["image_box"]
+    k = thumbnail_block_factor(5, 5, sheet.panel)
+    assert (x1 - x0, y1 - y0) == (5 * k, 5 * k)
+    picture = crop(image, (x0, y0, x1, y1))
+    expected = to_pixels(a, m)
+    for r in range(5):
+        for c in range(5):
+            block = picture[r * k:(r + 1) * k, c * k:(c + 1) * k]
+            assert (block == expected[r, c]).all(), (r, c)
+
+
+def test_input_pixels_are_upscaled_the_same_way():
+    x = np.zeros((7, 7), np.uint8)
+    x[3, 3] = 255
+    sheet = OverviewSheet("t", x, "x")
+    image = sheet.render()
+    x0, y0, x1, y1 = sheet.layout()["panels"][0]["image_box"]
+    k = (x1 - x0) // 7
+    picture = crop(image, (x0, y0, x1, y1))[..., 0]
+    assert (picture[3 * k:4 * k, 3 * k:4 * k] == 255).all()
+    assert picture.sum() == 255 * k * k
+
+
+def test_large_checkerboard_downscales_to_mid_grey_not_stripes():
+    board = (np.indices((1000, 1000)).sum(axis=0) % 2).astype(np.float32)
+    sheet = OverviewSheet("t", np.zeros((2, 2), np.uint8), "x")
+    sheet.add("k", "relu", board, GRAY_01)
+    image = sheet.render()
+    box = sheet.layout()["panels"][1]["image_box"]
+    assert (box[2] - box[0], box[3] - box[1]) == (sheet.panel, sheet.panel)
+    picture = crop(image, box)[..., 0].astype(int)
+    assert abs(picture.mean() - 127.5) < 3
+    assert picture.min() >= 115 and picture.max() <= 140
+
+
+def test_rgb_maps_become_colour_panels():
+    a = np.zeros((3, 4, 4), dtype=np.float32)
+    a[0] = 1.0  # red channel only
+    m = choose_mapping(a, stage="conv")
+    sheet = OverviewSheet("t", np.zeros((4, 4, 3), np.uint8), "x")
+    sheet.add("k", "conv", a, m)
+    image = sheet.render()
+    picture = crop(image, sheet.layout()["panels"][1]["image_box"])
+    expected = to_pixels(a, m)[0, 0]
+    assert (picture == expected).all()
+    assert expected.tolist() == [255, 0, 0]  # range 0..1: a pure red panel
+
+
+def test_thumbnail_is_taken_when_the_map_is_added():
+    a = np.ones((5, 5), dtype=np.float32)
+    sheet = OverviewSheet("t", np.zeros((5, 5), np.uint8), "x")
+    sheet.add("k", "relu", a, GRAY_01)
+    a[:] = 0  # the caller reuses its buffer: the sheet must not change
+    image = sheet.render()
+    picture = crop(image, sheet.layout()["panels"][1]["image_box"])
+    assert (picture == 255).all()
+
+
+def test_png_bytes_decode_to_the_rendered_sheet():
+    sheet = make_sheet(2)
+    data = sheet.to_png_bytes(compression=1)
+    png = Image.open(io.BytesIO(data))
+    assert png.format == "PNG" and png.mode == "RGB"
+    assert png.size == sheet.layout()["size"]
+    np.testing.assert_array_equal(np.asarray(png), np.asarray(sheet.render()))
+
+
+def test_bad_arguments_are_parameter_errors():
+    with pytest.raises(ParameterError, match="input_pixels"):
+        OverviewSheet("t", np.zeros((4, 4), np.float32), "x")
+    sheet = OverviewSheet("t", np.zeros((4, 4), np.uint8), "x")
+    with pytest.raises(ParameterError, match="stage"):
+        sheet.add("k", "softmax", np.zeros((2, 2)), GRAY_01)
+    with pytest.raises(ParameterError, match="shape"):
+        sheet.add("k", "conv", np.zeros((2, 2, 2)), GRAY_01)
+
+
+def test_rgb_colour_bar_shows_one_ramp_per_channel():
+    a = np.zeros((3, 4, 4), dtype=np.float32)
+    m = choose_mapping(a, stage="conv")
+    sheet = OverviewSheet("t", np.zeros((4, 4, 3), np.uint8), "x")
+    sheet.add("k", "conv", a, m)
+    image = sheet.render()
+    x0, y0, x1, y1 = sheet.layout()["panels"][1]["colorbar_box"]
+    right_end = crop(image, (x1 - 1, y0, x1, y1))[:, 0]
+    assert right_end[0].tolist() == [255, 0, 0] and right_end[-1].tolist() == [0, 0, 255]
+    assert [0, 255, 0] in right_end.tolist()
+
+
+def test_long_labels_are_cut_to_their_panel():
+    name = "a-very-long-detector-name-that-cannot-fit-in-one-panel"
+    sheet = OverviewSheet("t", np.zeros((4, 4), np.uint8), "x")
+    for stage in ("conv", "relu"):
+        sheet.add(name, stage, np.ones((4, 4), np.float32), GRAY_01)
+    image = sheet.render()
+    conv_panel, relu_panel = sheet.layout()["panels"][1:]
+    assert conv_panel["labels"][0].endswith(name)  # the layout keeps the full text
+    gap = (conv_panel["label_box"][2], conv_panel["label_box"][1],
+           relu_panel["label_box"][0], conv_panel["label_box"][3])
+    assert (crop(image, gap) == 255).all()  # nothing spills into the gap between panels
+
+
+def test_sixteen_bit_maps_are_shown_at_eight_bits():
+    a = np.linspace(-1, 1, 9, dtype=np.float32).reshape(3, 3)
+    m16 = choose_mapping(a, stage="conv", cmap="gray", bit_depth=16)
+    m8 = choose_mapping(a, stage="conv", cmap="gray")
+    sheet = OverviewSheet("t", np.zeros((3, 3), np.uint8), "x")
+    sheet.add("k", "conv", a, m16)
+    picture = crop(sheet.render(), sheet.layout()["panels"][1]["image_box"])[..., 0]
+    k = picture.shape[0] // 3
+    shown = picture[::k, ::k].astype(int)
+    assert np.abs(shown - to_pixels(a, m8)).max() <= 1
