@@ -257,7 +257,7 @@ class OverviewSheet:
         width = width or (2 * MARGIN + 4 * self.panel + 3 * GAP)
         font = _font(TITLE_FONT)
         lines: list[str] = []
-        for paragraph in self.title.splitlines() or [""]:
+        for paragraph in _plain(self.title).splitlines() or [""]:
             line = ""
             for word in paragraph.split(" "):
                 trial = f"{line} {word}" if line else word
@@ -374,7 +374,7 @@ class OverviewSheet:
         label_font, tick_font, title_font = _font(LABEL_FONT), _font(TICK_FONT), _font(TITLE_FONT)
         tx, ty = geo["title_box"][:2]
         for i, line in enumerate(geo["title_lines"]):
-            draw.text((tx, ty + i * (TITLE_FONT + 8)), line, fill=INK, font=title_font)
+            draw.text((tx, ty + i * (TITLE_FONT + 8)), _plain(line), fill=INK, font=title_font)
         for p in geo["panels"]:
             panel: _Panel = p["_panel"]
             lx, ly, lr, _ = p["label_box"]
@@ -434,8 +434,17 @@ class OverviewSheet:
         return buffer.getvalue()
 
 
+# Pillow's built-in font lacks these glyphs; callers' labels often contain them.
+_PLAIN = str.maketrans({"\u00d7": "x", "\u2212": "-", "\u2013": "-", "\u2192": "->"})
+
+
+def _plain(text: str) -> str:
+    return text.replace("\u2026", "...").translate(_PLAIN)
+
+
 def _fit(text: str, font, width: int) -> str:
     """Cut `text` with "..." so it fits `width` pixels (the default font has no ellipsis glyph)."""
+    text = _plain(text)
     if font.getlength(text) <= width:
         return text
     while text and font.getlength(text + "...") > width:
