@@ -247,10 +247,16 @@ def _check_mapping(mapping: dict) -> tuple[float, float, int, str]:
 
 
 def _levels_of(array: np.ndarray, lo: float, hi: float, levels: int) -> np.ndarray:
-    """round((v - lo) / (hi - lo) * levels), clipped; NaN -> 0. Returns int64."""
-    scaled = (array.astype(np.float64) - lo) * (levels / (hi - lo))
-    scaled = np.nan_to_num(scaled, nan=0.0, posinf=levels, neginf=0.0)
-    return np.clip(np.rint(scaled), 0, levels).astype(np.int64)
+    """round((v - lo) / (hi - lo) * levels), clipped; NaN -> 0. uint8 or uint16."""
+    # float64 so that the rounding is exact to half a level even for 65535 levels;
+    # in place, because maps can be large.
+    scaled = np.array(array, dtype=np.float64)
+    scaled -= lo
+    scaled *= levels / (hi - lo)
+    np.nan_to_num(scaled, copy=False, nan=0.0, posinf=levels, neginf=0.0)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, levels, out=scaled)
+    return scaled.astype(np.uint8 if levels == 255 else np.uint16)
 
 
 def to_pixels(array, mapping: dict) -> np.ndarray:
@@ -287,14 +293,12 @@ def to_pixels(array, mapping: dict) -> np.ndarray:
     if _is_rgb(array):
         if levels != 255:
             raise ParameterError(NEEDS_GRAY_COLOR)
-        return np.moveaxis(_levels_of(array, lo, hi, levels), 0, -1).astype(np.uint8)
+        return np.ascontiguousarray(np.moveaxis(_levels_of(array, lo, hi, levels), 0, -1))
     if array.ndim != 2:
         raise ParameterError(f"a map must be (H, W) or (3, H, W) (got shape {array.shape})")
     index = _levels_of(array, lo, hi, levels)
-    if levels == 65535:
-        return index.astype(np.uint16)
-    if cmap == "gray":
-        return index.astype(np.uint8)
+    if levels == 65535 or cmap == "gray":
+        return index
     return lut(cmap)[index]
 
 

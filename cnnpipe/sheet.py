@@ -71,28 +71,14 @@ def thumbnail_shape(h: int, w: int, target: int) -> tuple[int, int]:
     return max(1, round(h * s)), max(1, round(w * s))
 
 
-def _resample(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Downscale a float (H, W) or (3, H, W) array by area averaging (no aliasing)."""
-    th, tw = shape
-    if array.ndim == 3:
-        return np.stack([_resample(c, shape) for c in array])
-    img = Image.fromarray(np.ascontiguousarray(array, dtype=np.float32), mode="F")
-    return np.asarray(img.resize((tw, th), Image.Resampling.BOX), dtype=np.float32)
-
-
-def _thumbnail_of_map(array: np.ndarray, mapping: dict, target: int) -> np.ndarray:
-    h, w = array.shape[-2:]
-    th, tw = thumbnail_shape(h, w, target)
-    if (th, tw) != (h, w) and max(h, w) > target:
-        # Average values, then colour: the mean of colours of a diverging map is mud.
-        array = _resample(array, (th, tw))
-    pixels = to_pixels(array, mapping)
+def _thumbnail_of_map(array, mapping: dict, target: int, pixels=None) -> np.ndarray:
+    # Colour first, then shrink (what any image viewer does when zooming out): averaging
+    # the values of a signed map would cancel fine +/- texture into a blank panel.
+    if pixels is None:
+        pixels = to_pixels(array, mapping)
     if pixels.dtype == np.uint16:  # 16-bit PNGs are shown at 8 bits on the sheet
         pixels = (pixels.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-    k = th // pixels.shape[0]
-    if k > 1:
-        pixels = np.repeat(np.repeat(pixels, k, axis=0), k, axis=1)
-    return pixels
+    return _thumbnail_of_pixels(pixels, target)
 
 
 def _thumbnail_of_pixels(pixels: np.ndarray, target: int) -> np.ndarray:
@@ -205,6 +191,7 @@ class OverviewSheet:
         mapping: dict,
         *,
         title: str | None = None,
+        pixels: np.ndarray | None = None,
     ) -> None:
         """Add one map: it is made into a thumbnail now and the float array is not kept.
 
@@ -219,23 +206,34 @@ class OverviewSheet:
             The mapping used for its PNG (see :mod:`cnnpipe.mapping`).
         title : str, optional
             Stage caption instead of the default ("leaky ReLU", "mean pool", ...).
+        pixels : ndarray, optional
+            ``to_pixels(array, mapping)`` when the caller already made it for the
+            map's PNG: the sheet then does not map the values a second time.
         """
         if stage not in STAGE_ORDER[1:]:
             raise ParameterError(f"`stage` must be conv, relu or pool (got {stage!r})")
         array = np.asarray(array)
         if not (array.ndim == 2 or (array.ndim == 3 and array.shape[0] == 3)) or 0 in array.shape:
             raise ParameterError(f"a map must be (H, W) or (3, H, W) (got shape {array.shape})")
+        if pixels is not None:
+            pixels = np.asarray(pixels)
+            if pixels.shape[:2] != array.shape[-2:] or pixels.dtype not in (np.uint8, np.uint16):
+                raise ParameterError(
+                    f"`pixels` must be the uint8/uint16 pixels of the {array.shape[-2:]} map "
+                    f"(got {pixels.dtype} {pixels.shape})"
+                )
         if kernel_name not in self._rows:
             if len(self._rows) >= self._max_rows():
                 if kernel_name not in self.omitted:
                     self.omitted.append(kernel_name)
                 return
             self._rows[kernel_name] = {}
-        finite = array[np.isfinite(array)]
+        finite_mask = np.isfinite(array)
+        finite = array if finite_mask.all() else array[finite_mask]
         self._rows[kernel_name][stage] = _Panel(
             kernel=kernel_name,
             stage=stage,
-            thumb=_thumbnail_of_map(array, mapping, self.panel),
+            thumb=_thumbnail_of_map(array, mapping, self.panel, pixels),
             shape=tuple(array.shape[-2:]),
             vmin=float(finite.min()) if finite.size else math.nan,
             vmax=float(finite.max()) if finite.size else math.nan,
@@ -259,7 +257,7 @@ class OverviewSheet:
         width = width or (2 * MARGIN + 4 * self.panel + 3 * GAP)
         font = _font(TITLE_FONT)
         lines: list[str] = []
-        for paragraph in self.title.splitlines() or [""]:
+        for paragraph in _plain(self.title).splitlines() or [""]:
             line = ""
             for word in paragraph.split(" "):
                 trial = f"{line} {word}" if line else word
@@ -376,7 +374,7 @@ class OverviewSheet:
         label_font, tick_font, title_font = _font(LABEL_FONT), _font(TICK_FONT), _font(TITLE_FONT)
         tx, ty = geo["title_box"][:2]
         for i, line in enumerate(geo["title_lines"]):
-            draw.text((tx, ty + i * (TITLE_FONT + 8)), line, fill=INK, font=title_font)
+            draw.text((tx, ty + i * (TITLE_FONT + 8)), _plain(line), fill=INK, font=title_font)
         for p in geo["panels"]:
             panel: _Panel = p["_panel"]
             lx, ly, lr, _ = p["label_box"]
@@ -436,8 +434,17 @@ class OverviewSheet:
         return buffer.getvalue()
 
 
+# Pillow's built-in font lacks these glyphs; callers' labels often contain them.
+_PLAIN = str.maketrans({"\u00d7": "x", "\u2212": "-", "\u2013": "-", "\u2192": "->"})
+
+
+def _plain(text: str) -> str:
+    return text.replace("\u2026", "...").translate(_PLAIN)
+
+
 def _fit(text: str, font, width: int) -> str:
     """Cut `text` with "..." so it fits `width` pixels (the default font has no ellipsis glyph)."""
+    text = _plain(text)
     if font.getlength(text) <= width:
         return text
     while text and font.getlength(text + "...") > width:

@@ -244,3 +244,22 @@ def test_sixteen_bit_maps_are_shown_at_eight_bits():
     k = picture.shape[0] // 3
     shown = picture[::k, ::k].astype(int)
     assert np.abs(shown - to_pixels(a, m8)).max() <= 1
+
+
+def test_fine_signed_texture_does_not_cancel_to_a_blank_panel():
+    board = (np.indices((1000, 1000)).sum(axis=0) % 2 * 2 - 1).astype(np.float32)  # +-1
+    m = choose_mapping(board, stage="conv", cmap="berlin")
+    sheet = OverviewSheet("t", np.zeros((2, 2), np.uint8), "x")
+    sheet.add("k", "conv", board, m, pixels=to_pixels(board, m))
+    picture = crop(sheet.render(), sheet.layout()["panels"][1]["image_box"]).astype(int)
+    table = lut("berlin").astype(int)
+    zero_colour = table[128]
+    expected = (table[0] + table[255]) / 2  # the mix of the two extreme colours
+    assert np.abs(picture.mean(axis=(0, 1)) - expected).max() < 8
+    assert np.abs(picture.mean(axis=(0, 1)) - zero_colour).max() > 40
+
+
+def test_pixels_must_match_the_map():
+    sheet = OverviewSheet("t", np.zeros((2, 2), np.uint8), "x")
+    with pytest.raises(ParameterError, match="pixels"):
+        sheet.add("k", "conv", np.zeros((4, 4)), GRAY_01, pixels=np.zeros((3, 3), np.uint8))
