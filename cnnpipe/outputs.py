@@ -195,8 +195,8 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
             display = input_pixels
             if display.dtype != np.uint8:  # a 16-bit input map: show it at 8 bits
                 display = (display >> 8).astype(np.uint8)
-            sheet = OverviewSheet(_title(source_label, loaded, config), display,
-                                  f"input {image.shape[-2]}×{image.shape[-1]}")
+            sheet = OverviewSheet(_title(source_label, loaded, config), display, os.path.basename(source_label) or "input",
+                                  input_mapping=input_map)
 
         for det in iter_detectors(image, config.kernels, params):
             items = det.items()
@@ -210,8 +210,8 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
                 m = mapping.choose_mapping(array, stage=stage, scale=scale_kind, cmap=config.cmap,
                                            value_range=shared, bit_depth=config.bit_depth)
                 name = map_filename(stage, det.kernel.name)
-                writer.png(name, mapping.to_pixels(array, m), mapping.png_text(m),
-                           config.png_compression)
+                pixels = mapping.to_pixels(array, m)
+                writer.png(name, pixels, mapping.png_text(m), config.png_compression)
                 entry = {"stage": stage, "kernel": det.kernel.name, "file": name,
                          **_stats(array), "mapping": m}
                 if config.npy:
@@ -221,7 +221,7 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
                     entry["provenance"] = _provenance(det, params)
                 maps_meta.append(entry)
                 if sheet is not None:
-                    sheet.add(det.kernel.name, stage, array, m)
+                    sheet.add(det.kernel.name, stage, array, m, pixels=pixels)
             del det, items
         if sheet is not None:
             sheet_obj = sheet
@@ -253,7 +253,7 @@ def _title(source_label, loaded, config: RunConfig) -> str:
         parts.append(p.activation if p.activation != "leaky" else f"leaky {p.leak:g}")
     if p.pool != "none":
         parts.append(f"{p.pool} pool {_pair(p.window)} stride {_pair(p.stride)} ({p.edge})")
-    return f"{source_label} — " + ", ".join(parts)
+    return f"{os.path.basename(source_label) or source_label}: " + ", ".join(parts)
 
 
 def _pair(pair) -> str:
