@@ -195,7 +195,8 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
             display = input_pixels
             if display.dtype != np.uint8:  # a 16-bit input map: show it at 8 bits
                 display = (display >> 8).astype(np.uint8)
-            sheet = OverviewSheet(_title(source_label, loaded, config), display, os.path.basename(source_label) or "input",
+            sheet = OverviewSheet(_title(source_label, loaded, config), display,
+                                  os.path.basename(source_label) or "input",
                                   input_mapping=input_map)
 
         for det in iter_detectors(image, config.kernels, params):
