@@ -84,6 +84,8 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
 
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(highlight=False, width=120)  # pipes and files: room for file names
 
     if not inputs:
         raise click.UsageError("no input given; pass image files, matrix files, "

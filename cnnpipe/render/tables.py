@@ -59,7 +59,7 @@ def matrix_table(array: np.ndarray, title: str | None = None, *, caption: str | 
 
 def summary_table(manifest: dict, title: str | None = None) -> Table:
     """One row per map: stage, detector, shape, min, max, mean, zeros, file."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
     table.add_column("stage")
     table.add_column("detector")
     table.add_column("shape", justify="right")
@@ -79,7 +79,7 @@ def summary_table(manifest: dict, title: str | None = None) -> Table:
 
 def batch_table(reports: list[dict]) -> Table:
     """One row per input of a batch: status, size, output folder or error."""
-    table = Table(box=box.SIMPLE_HEAD, title="inputs", title_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, title="inputs", title_justify="left", show_edge=False)
     table.add_column("input")
     table.add_column("status")
     table.add_column("size", justify="right")
@@ -96,7 +96,7 @@ def batch_table(reports: list[dict]) -> Table:
 
 def detectors_table(kernels, *, show_matrices: int = 5) -> Table:
     """The detectors of a run: name, size, sum and (for small ones) the matrix inline."""
-    table = Table(box=box.SIMPLE_HEAD, title="detectors", title_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, title="detectors", title_justify="left", show_edge=False)
     table.add_column("detector")
     table.add_column("size", justify="right")
     table.add_column("sum", justify="right")
