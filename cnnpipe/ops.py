@@ -301,6 +301,8 @@ def conv2d(x, kernels, *, stride=1, padding="valid", pad_mode="zeros", dilation=
         )
     if not isinstance(flip, (bool, np.bool_)):
         raise ParameterError(f"`flip` must be True or False (got {flip!r})")
+    if not (isinstance(padding, str) and padding.strip().lower() in _NAMED_PADDINGS):
+        _padding_ints(padding)  # every argument is checked before the arrays
     x3, w4, squeeze = _conv_operands(x, kernels)
     in_hw, kernel_hw = x3.shape[1:], w4.shape[2:]
     out_hw = conv_output_shape(

@@ -456,3 +456,11 @@ def test_ops_imports_numpy_only():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_arguments_are_checked_before_the_arrays():
+    # a bad padding is reported even when the arrays would not fit either
+    with pytest.raises(ParameterError, match="`padding`"):
+        conv2d(np.ones(5), np.ones((3, 3)), padding="bogus")
+    with pytest.raises(ParameterError, match="unknown pooling mode"):
+        pool2d(np.ones(5), mode="bogus")
