@@ -464,3 +464,12 @@ def test_arguments_are_checked_before_the_arrays():
         conv2d(np.ones(5), np.ones((3, 3)), padding="bogus")
     with pytest.raises(ParameterError, match="unknown pooling mode"):
         pool2d(np.ones(5), mode="bogus")
+
+
+@pytest.mark.parametrize("module", ["cnnpipe.ops", "cnnpipe._pool", "cnnpipe._validate"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
