@@ -277,7 +277,7 @@ def conv2d(x, kernels, *, stride=1, padding="valid", pad_mode="zeros", dilation=
     processing. Output size per axis:
     ``floor((n + pad_before + pad_after - d * (k - 1) - 1) / s) + 1``.
 
-    Small kernels run as a tiled im2col matrix product; kernels of 12x12 or
+    Small kernels run as a tiled im2col matrix product; kernels of 14x14 or
     more (at stride 1; larger at larger strides) run through an FFT in
     float64. Both agree with the
     direct sum to float32 precision. Non-finite inputs propagate.
@@ -301,6 +301,8 @@ def conv2d(x, kernels, *, stride=1, padding="valid", pad_mode="zeros", dilation=
         )
     if not isinstance(flip, (bool, np.bool_)):
         raise ParameterError(f"`flip` must be True or False (got {flip!r})")
+    if not (isinstance(padding, str) and padding.strip().lower() in _NAMED_PADDINGS):
+        _padding_ints(padding)  # every argument is checked before the arrays
     x3, w4, squeeze = _conv_operands(x, kernels)
     in_hw, kernel_hw = x3.shape[1:], w4.shape[2:]
     out_hw = conv_output_shape(

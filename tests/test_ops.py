@@ -261,8 +261,8 @@ def test_fft_and_tiled_paths_match_reference(monkeypatch, method, stride, dilati
 
 
 def test_fft_path_is_the_default_for_large_kernels():
-    x, k = _random_case(4, (40, 37), (2, 13, 15))
-    assert 13 * 15 >= _conv_fast.FFT_MIN_TAPS
+    x, k = _random_case(4, (40, 37), (2, 15, 14))
+    assert 15 * 14 >= _conv_fast.FFT_MIN_TAPS
     out = conv2d(x, k, flip=True)
     for i in range(2):
         assert_allclose(out[i], ref_conv2d(x, k[i], flip=True), rtol=1e-5, atol=1e-4)
@@ -456,3 +456,20 @@ def test_ops_imports_numpy_only():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_arguments_are_checked_before_the_arrays():
+    # a bad padding is reported even when the arrays would not fit either
+    with pytest.raises(ParameterError, match="`padding`"):
+        conv2d(np.ones(5), np.ones((3, 3)), padding="bogus")
+    with pytest.raises(ParameterError, match="unknown pooling mode"):
+        pool2d(np.ones(5), mode="bogus")
+
+
+@pytest.mark.parametrize("module", ["cnnpipe.ops", "cnnpipe._pool", "cnnpipe._validate"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
