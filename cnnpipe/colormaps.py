@@ -26,7 +26,7 @@ CMAP_SOURCES: dict[str, str | None] = {
     "coolwarm": "matplotlib:coolwarm",
 }
 SEQUENTIAL_DEFAULT = "viridis"
-DIVERGING_DEFAULT = "berlin"
+DIVERGING_DEFAULT = "vik"  # light zero: sparse edges on a photo stay visible
 DIVERGING = frozenset({"vik", "berlin", "coolwarm"})
 CMAP_NAMES: tuple[str, ...] = ("auto", *CMAP_SOURCES)
 LUT_SIZE = 256

@@ -95,7 +95,7 @@ def test_labels_name_stage_detector_shape_and_range_and_are_drawn():
     sheet.add("sobel-x", "conv", conv, choose_mapping(conv, stage="conv"))
     layout = sheet.layout()
     conv_panel = layout["panels"][1]
-    assert conv_panel["labels"] == ["conv \u00b7 sobel-x", "2x2   min -1.5   max 2.25"]
+    assert conv_panel["labels"] == ["conv \u00b7 sobel-x", "2x2  min -1.5  max 2.25"]
     assert layout["panels"][0]["labels"][0] == "input \u00b7 chelsea.png"
     image = sheet.render()
     for box in (conv_panel["label_box"], layout["title_box"]):
