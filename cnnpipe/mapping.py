@@ -276,7 +276,8 @@ def to_pixels(array, mapping: dict) -> np.ndarray:
     Parameters
     ----------
     array : array_like
-        (H, W) float map, or (3, H, W) (one detector on each of R, G, B).
+        (H, W) float map, or (3, H, W) (one detector on each of R, G, B); a
+        one-channel (1, H, W) map is treated as (H, W).
     mapping : dict
         From :func:`choose_mapping`.
 
@@ -301,6 +302,8 @@ def to_pixels(array, mapping: dict) -> np.ndarray:
     """
     lo, hi, levels, cmap = _check_mapping(mapping)
     array = np.asarray(array)
+    if array.ndim == 3 and array.shape[0] == 1:  # one channel (a matrix under --color rgb)
+        array = array[0]
     if _is_rgb(array):
         if levels != 255:
             raise ParameterError(NEEDS_GRAY_COLOR)

@@ -267,6 +267,8 @@ class OverviewSheet:
         if stage not in STAGE_ORDER[1:]:
             raise ParameterError(f"`stage` must be conv, relu or pool (got {stage!r})")
         array = np.asarray(array)
+        if array.ndim == 3 and array.shape[0] == 1:  # one channel: a plain map
+            array = array[0]
         if not (array.ndim == 2 or (array.ndim == 3 and array.shape[0] == 3)) or 0 in array.shape:
             raise ParameterError(f"a map must be (H, W) or (3, H, W) (got shape {array.shape})")
         if pixels is not None:
