@@ -208,7 +208,7 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
             elif scale_kind == "fixed":
                 shared = fixed_range
             for stage, array in items:
-                m = mapping.choose_mapping(array, stage=stage, scale=scale_kind, cmap=config.cmap,
+                m = mapping.choose_mapping(array, stage=stage, scale=config.scale, cmap=config.cmap,
                                            value_range=shared, bit_depth=config.bit_depth)
                 name = map_filename(stage, det.kernel.name)
                 pixels = mapping.to_pixels(array, m)
