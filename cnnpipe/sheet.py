@@ -493,11 +493,13 @@ class OverviewSheet:
         draw.rectangle((bx - 1, by - 1, br, bb), outline=FRAME)
         if p["clipped"]:
             mid = (by + bb - 1) / 2
-            end = tuple(int(c) for c in bar[0, -1])
+            # An rgb bar's ends are all channels at 0 / at full: black and white.
+            rgb = mapping.get("channels") == "rgb"
+            end = (255, 255, 255) if rgb else tuple(int(c) for c in bar[0, -1])
             draw.polygon([(br, by - 1), (br + ARROW_W - 1, mid), (br, bb)], fill=end,
                          outline=FRAME)
             if p["shown"][0] < 0:  # a non-negative map is cut only at the top
-                start = tuple(int(c) for c in bar[0, 0])
+                start = (0, 0, 0) if rgb else tuple(int(c) for c in bar[0, 0])
                 draw.polygon([(bx - 1, by - 1), (bx - ARROW_W, mid), (bx - 1, bb)], fill=start,
                              outline=FRAME)
         for i, (x, text) in enumerate(p["ticks"]):
