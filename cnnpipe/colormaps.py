@@ -26,7 +26,7 @@ CMAP_SOURCES: dict[str, str | None] = {
     "coolwarm": "matplotlib:coolwarm",
 }
 SEQUENTIAL_DEFAULT = "viridis"
-DIVERGING_DEFAULT = "berlin"
+DIVERGING_DEFAULT = "vik"  # light zero: sparse edges on a photo stay visible
 DIVERGING = frozenset({"vik", "berlin", "coolwarm"})
 CMAP_NAMES: tuple[str, ...] = ("auto", *CMAP_SOURCES)
 LUT_SIZE = 256
@@ -73,19 +73,25 @@ def lut(name: str) -> np.ndarray:
 
 @cache
 def _inverse_table(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted packed-RGB keys of a LUT and the LUT index of each key."""
+    """Sorted distinct packed-RGB colours of a LUT and the LUT position of each.
+
+    Where neighbouring entries round to one 8-bit colour (viridis has a few), the
+    position is the middle of those entries, so inverting it is off by at most
+    half of the run plus half a level: within one level for runs of two.
+    """
     table = lut(name).astype(np.int64)
-    keys = (table[:, 0] << 16) | (table[:, 1] << 8) | table[:, 2]
-    # Where two neighbouring entries round to the same 8-bit colour, keep the first index.
-    order = np.argsort(keys, kind="stable")
-    return keys[order], order
+    packed = (table[:, 0] << 16) | (table[:, 1] << 8) | table[:, 2]
+    keys, inverse = np.unique(packed, return_inverse=True)
+    positions = np.bincount(inverse, weights=np.arange(LUT_SIZE)) / np.bincount(inverse)
+    return keys, positions
 
 
 def lut_index(rgb: np.ndarray, name: str) -> np.ndarray:
-    """For (..., 3) uint8 colours, the index of the nearest entry of LUT `name`.
+    """For (..., 3) uint8 colours, the (float) position of the nearest entry of LUT `name`.
 
-    Colours written by cnnpipe are exact LUT entries and are found by lookup; any
-    other colour (e.g. after a lossy edit) falls back to the nearest entry in RGB.
+    Colours written by cnnpipe are exact LUT entries and are found by lookup (a
+    colour shared by neighbouring entries gives their middle position); any other
+    colour (e.g. after a lossy edit) falls back to the nearest entry in RGB.
     """
     rgb = np.asarray(rgb)
     flat = rgb.reshape(-1, 3).astype(np.int64)
@@ -93,7 +99,7 @@ def lut_index(rgb: np.ndarray, name: str) -> np.ndarray:
     keys, index = _inverse_table(name)
     pos = np.clip(np.searchsorted(keys, packed), 0, len(keys) - 1)
     exact = keys[pos] == packed
-    result = index[pos]
+    result = index[pos].astype(np.float64)
     if not exact.all():
         table = lut(name).astype(np.int64)
         missing = np.flatnonzero(~exact)

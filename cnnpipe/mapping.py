@@ -3,15 +3,18 @@
 A mapping is a JSON-able dict, recorded in the manifest and in each PNG's text
 chunk, so that pixels can be turned back into values::
 
-    {"kind": "linear", "lo": -2.0, "hi": 2.0, "levels": 255, "cmap": "berlin",
+    {"kind": "linear", "lo": -2.0, "hi": 2.0, "levels": 255, "cmap": "vik",
      "scale": "map", "formula": "value = lo + index / levels * (hi - lo), ..."}
 
 Rules (see the README, "value -> pixel mapping"):
 
 - a map (or given range) with negative values gets a symmetric range
   ``lo = -M, hi = +M`` with ``M = max|v|``, so zero is the middle level and
-  negatives and positives stay distinguishable; default colour map diverging;
-- a non-negative map gets ``lo = 0, hi = max``; default colour map viridis;
+  negatives and positives stay distinguishable; default colour map diverging
+  (``vik``: zero is light grey, so the few strong edges of a photo stand out);
+- a non-negative map gets ``lo = 0, hi = max``; default colour map viridis
+  (with a diverging ``--cmap`` it gets ``-max..max`` too, so zero is always the
+  neutral middle colour);
 - the input stage: ``lo = 0, hi = 1`` for images in [0, 1], a matrix's own range
   otherwise; default gray;
 - a degenerate range (all-zero map) becomes ``hi = lo + 1``;
@@ -28,6 +31,7 @@ import numpy as np
 
 from cnnpipe.colormaps import (
     CMAP_NAMES,
+    DIVERGING,
     DIVERGING_DEFAULT,
     SEQUENTIAL_DEFAULT,
     check_cmap_name,
@@ -39,6 +43,7 @@ from cnnpipe.errors import InputError, ParameterError
 __all__ = [
     "CMAP_NAMES",
     "STAGES",
+    "check_cmap",
     "PNG_TEXT_KEY",
     "choose_mapping",
     "parse_scale",
@@ -48,6 +53,7 @@ __all__ = [
     "invert_mapping",
     "png_text",
     "mapping_from_png_text",
+    "values_from_png",
 ]
 
 STAGES = ("input", "conv", "relu", "pool")
@@ -60,6 +66,9 @@ CMAP_FORMULA = (
 NEEDS_GRAY_CMAP = "--bit-depth 16 needs --cmap gray (colour PNGs have 8 bits per channel)"
 NEEDS_GRAY_COLOR = "--bit-depth 16 needs --color gray (colour PNGs have 8 bits per channel)"
 RGB_FORMULA = "for each of R, G, B: value = lo + pixel / levels * (hi - lo)"
+
+# `--cmap` validation for the CLI (raises ParameterError, exit 2).
+check_cmap = check_cmap_name
 
 
 def parse_scale(scale: str) -> tuple[str, tuple[float, float] | None]:
@@ -146,7 +155,7 @@ def choose_mapping(
         detector's conv/relu/pool maps) or "fixed:LO,HI". The input belongs to no
         detector, so "detector" uses the input's own range.
     cmap : str
-        A colour map name or "auto" (gray for the input and for 16-bit, `berlin`
+        A colour map name or "auto" (gray for the input and for 16-bit, `vik`
         for signed maps, `viridis` for non-negative maps). Ignored for (3, H, W) maps, which are
         coloured by their own channels.
     value_range : (lo, hi), optional
@@ -164,7 +173,7 @@ def choose_mapping(
     --------
     >>> m = choose_mapping(np.array([[-2.0, 1.0]]), stage="conv")
     >>> m["lo"], m["hi"], m["cmap"]
-    (-2.0, 2.0, 'berlin')
+    (-2.0, 2.0, 'vik')
     """
     if stage not in STAGES:
         raise ParameterError(f"`stage` must be one of {', '.join(STAGES)} (got {stage!r})")
@@ -195,6 +204,8 @@ def choose_mapping(
             lo, hi = 0.0, 1.0
         else:
             lo, hi = _rule_range(*data)
+            if cmap in DIVERGING and lo == 0:
+                lo = -hi  # a diverging map's middle colour means zero, whatever the data
     lo, hi = _non_degenerate(float(lo), float(hi))
 
     if cmap == "auto":
@@ -265,7 +276,8 @@ def to_pixels(array, mapping: dict) -> np.ndarray:
     Parameters
     ----------
     array : array_like
-        (H, W) float map, or (3, H, W) (one detector on each of R, G, B).
+        (H, W) float map, or (3, H, W) (one detector on each of R, G, B); a
+        one-channel (1, H, W) map is treated as (H, W).
     mapping : dict
         From :func:`choose_mapping`.
 
@@ -290,6 +302,8 @@ def to_pixels(array, mapping: dict) -> np.ndarray:
     """
     lo, hi, levels, cmap = _check_mapping(mapping)
     array = np.asarray(array)
+    if array.ndim == 3 and array.shape[0] == 1:  # one channel (a matrix under --color rgb)
+        array = array[0]
     if _is_rgb(array):
         if levels != 255:
             raise ParameterError(NEEDS_GRAY_COLOR)
@@ -361,3 +375,30 @@ def mapping_from_png_text(text: dict) -> dict:
             f"PNG text chunk {PNG_TEXT_KEY!r} is not a valid mapping ({exc})"
         ) from None
     return mapping
+
+
+def values_from_png(path) -> np.ndarray:
+    """Turn any PNG written by cnnpipe back into float32 values, using its text chunk.
+
+    Works for gray (8 or 16 bit), colour-map and ``--color rgb`` PNGs: the mapping
+    stored under ``cnnpipe:mapping`` says how (see :func:`from_pixels`).
+
+    Returns
+    -------
+    ndarray
+        (H, W), or (3, H, W) for a ``--color rgb`` map.
+    """
+    # Deferred: this module stays numpy-only at import. io's PNG opener carries the
+    # size-bomb and truncation checks, so a hostile PNG fails with one clear line.
+    from cnnpipe import io
+
+    fp, im = io._open_png(path)
+    with fp:
+        mapping = mapping_from_png_text(im.text)
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            pixels = np.asarray(im).astype(np.uint16)
+        elif im.mode in ("L", "RGB"):
+            pixels = np.asarray(im)
+        else:
+            raise InputError(f"PNG mode {im.mode} was not written by cnnpipe; cannot decode it")
+    return from_pixels(pixels, mapping)

@@ -208,7 +208,7 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
             elif scale_kind == "fixed":
                 shared = fixed_range
             for stage, array in items:
-                m = mapping.choose_mapping(array, stage=stage, scale=scale_kind, cmap=config.cmap,
+                m = mapping.choose_mapping(array, stage=stage, scale=config.scale, cmap=config.cmap,
                                            value_range=shared, bit_depth=config.bit_depth)
                 name = map_filename(stage, det.kernel.name)
                 pixels = mapping.to_pixels(array, m)
@@ -222,7 +222,8 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
                     entry["provenance"] = _provenance(det, params)
                 maps_meta.append(entry)
                 if sheet is not None:
-                    sheet.add(det.kernel.name, stage, array, m, pixels=pixels)
+                    sheet.add(det.kernel.name, stage, array, m, pixels=pixels,
+                              title=_stage_title(stage, params))
             del det, items
         if sheet is not None:
             sheet_obj = sheet
@@ -255,6 +256,15 @@ def _title(source_label, loaded, config: RunConfig) -> str:
     if p.pool != "none":
         parts.append(f"{p.pool} pool {_pair(p.window)} stride {_pair(p.stride)} ({p.edge})")
     return f"{os.path.basename(source_label) or source_label}: " + ", ".join(parts)
+
+
+def _stage_title(stage: str, p: Params) -> str | None:
+    """The overview's caption for a stage when it is not the plain default."""
+    if stage == "relu" and p.activation == "leaky":
+        return "leaky ReLU"
+    if stage == "pool":
+        return f"{p.pool} pool"
+    return None
 
 
 def _pair(pair) -> str:

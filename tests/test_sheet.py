@@ -11,7 +11,12 @@ from PIL import Image
 from cnnpipe.colormaps import lut
 from cnnpipe.errors import ParameterError
 from cnnpipe.mapping import choose_mapping, to_pixels
-from cnnpipe.sheet import OverviewSheet, thumbnail_block_factor, thumbnail_shape
+from cnnpipe.sheet import (
+    OverviewSheet,
+    display_range,
+    thumbnail_block_factor,
+    thumbnail_shape,
+)
 
 WHITE = (255, 255, 255)
 GRAY_01 = {"kind": "linear", "lo": 0.0, "hi": 1.0, "levels": 255, "cmap": "gray"}
@@ -95,7 +100,7 @@ def test_labels_name_stage_detector_shape_and_range_and_are_drawn():
     sheet.add("sobel-x", "conv", conv, choose_mapping(conv, stage="conv"))
     layout = sheet.layout()
     conv_panel = layout["panels"][1]
-    assert conv_panel["labels"] == ["conv \u00b7 sobel-x", "2x2   min -1.5   max 2.25"]
+    assert conv_panel["labels"] == ["conv \u00b7 sobel-x", "2x2  min -1.5  max 2.25"]
     assert layout["panels"][0]["labels"][0] == "input \u00b7 chelsea.png"
     image = sheet.render()
     for box in (conv_panel["label_box"], layout["title_box"]):
@@ -263,3 +268,77 @@ def test_pixels_must_match_the_map():
     sheet = OverviewSheet("t", np.zeros((2, 2), np.uint8), "x")
     with pytest.raises(ParameterError, match="pixels"):
         sheet.add("k", "conv", np.zeros((4, 4)), GRAY_01, pixels=np.zeros((3, 3), np.uint8))
+
+
+def spiky_photo_map(h=120, w=150, seed=0):
+    """A photo-like conv map: small values everywhere, a few very strong edges."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(-0.2, 0.2, size=(h, w)).astype(np.float32)
+    a[h // 12, 1:w // 8] = 4.0
+    a[h // 2, 1:w // 8] = -4.0
+    return a
+
+
+def test_large_map_with_a_few_strong_edges_is_shown_clipped_with_arrows():
+    a = spiky_photo_map()
+    m = choose_mapping(a, stage="conv")
+    sheet = OverviewSheet("t", np.zeros((120, 150), np.uint8), "x.png")
+    sheet.add("k", "conv", a, m)
+    panel = sheet.layout()["panels"][1]
+    lo, hi = panel["shown"]
+    cut = float(np.percentile(np.abs(a), 99.5))
+    assert panel["clipped"] and (lo, hi) == pytest.approx((-cut, cut))
+    assert cut < 0.25  # the bulk, not the spikes, sets the colours
+    texts = [t for _, t in panel["ticks"]]
+    assert texts[0].startswith("<=") and texts[-1].startswith(">=") and "0" in texts
+    assert panel["labels"][1].endswith("min -4  max 4")  # the true range stays in the label
+    image = sheet.render()
+    bx, by, br, bb = panel["colorbar_box"]
+    table = lut(m["cmap"])
+    # the arrows beyond the bar carry the end colours
+    assert image.getpixel((br + 2, (by + bb) // 2)) == tuple(int(c) for c in table[255])
+    assert image.getpixel((bx - 3, (by + bb) // 2)) == tuple(int(c) for c in table[0])
+
+
+def test_clipping_uses_the_bulk_colours_while_the_png_mapping_is_unchanged():
+    a = spiky_photo_map()
+    m = choose_mapping(a, stage="conv")
+    before = dict(m)
+    sheet = OverviewSheet("t", np.zeros((120, 150), np.uint8), "x.png")
+    sheet.add("k", "conv", a, m, pixels=to_pixels(a, m))
+    assert m == before
+    thumb = sheet._rows["k"]["conv"].thumb.astype(int)
+    exact = to_pixels(a, m).astype(int)
+    # the exact mapping squeezes the bulk into a few colours; the sheet spreads it out
+    assert np.ptp(thumb[70:, :, 0]) > 3 * np.ptp(exact[70:, :, 0])
+
+
+def test_small_shared_and_unclipped_maps_are_shown_exactly():
+    small = spiky_photo_map(20, 20)  # 400 cells: every cell is a visible block
+    assert display_range(small, choose_mapping(small, stage="conv")) is None
+    big = spiky_photo_map()
+    shared = choose_mapping(big, stage="conv", scale="detector", value_range=(-4.0, 4.0))
+    assert display_range(big, shared) is None  # a shared range must stay comparable
+    fixed = choose_mapping(big, stage="conv", scale="fixed:-4,4")
+    assert display_range(big, fixed) is None
+    m = choose_mapping(big, stage="conv")
+    assert display_range(big, m, percentile=None) is None
+    smooth = np.linspace(-1, 1, 120 * 150).reshape(120, 150)
+    assert display_range(smooth, choose_mapping(smooth, stage="conv")) is None  # nothing to gain
+    sheet = OverviewSheet("t", np.zeros((4, 4), np.uint8), "x.png", clip_percentile=None)
+    sheet.add("k", "conv", big, m)
+    thumb = sheet._rows["k"]["conv"].thumb
+    expected = np.asarray(Image.fromarray(to_pixels(big, m)).resize(
+        thumb.shape[1::-1], Image.Resampling.BOX))
+    np.testing.assert_array_equal(thumb, expected)
+
+
+def test_non_negative_map_is_clipped_only_at_the_top():
+    a = np.abs(spiky_photo_map())
+    m = choose_mapping(a, stage="relu")
+    sheet = OverviewSheet("t", np.zeros((4, 4), np.uint8), "x.png")
+    sheet.add("k", "relu", a, m, title="leaky ReLU")
+    panel = sheet.layout()["panels"][1]
+    assert panel["clipped"] and panel["shown"][0] == 0.0
+    assert [t for _, t in panel["ticks"]][0] == "0"
+    assert panel["labels"][0] == "leaky ReLU \u00b7 k"

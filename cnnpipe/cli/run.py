@@ -29,8 +29,9 @@ from cnnpipe.cli.options import (
               metavar="DIR", help="Output root; each input gets OUT/NAME/.")
 @click.option("--npy", is_flag=True, help="Also save each map's exact float values as .npy.")
 @click.option("--cmap", default="auto", show_default=True, metavar="NAME",
-              help="Colour map for the PNGs: auto (diverging for signed maps, viridis for "
-                   "non-negative ones, gray for the input), gray, viridis, or a diverging map.")
+              help="Colour map of the map PNGs: auto (vik for signed maps, viridis for "
+                   "non-negative ones, gray for the input), gray, viridis, magma, cividis, "
+                   "or the diverging vik, berlin, coolwarm (zero in the middle).")
 @click.option("--scale", default="map", show_default=True, metavar="map|detector|fixed:LO,HI",
               help="Value range of each PNG: per map, shared by one detector's stages, or fixed.")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True,
@@ -99,10 +100,12 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
                           pool_mode=pool_mode, window=window, stride=stride, edge=edge,
                           color=color)
     mapping.parse_scale(scale)
-    if bit_depth == "16" and cmap != "gray":
+    mapping.check_cmap(cmap)
+    if bit_depth == "16" and cmap not in ("gray", "auto"):
         raise ParameterError(f"--bit-depth 16 needs --cmap gray (got --cmap {cmap})")
-    if hasattr(mapping, "check_cmap"):
-        mapping.check_cmap(cmap)
+    if bit_depth == "16" and color == "rgb":
+        raise ParameterError("--bit-depth 16 needs --color gray (colour PNGs have 8 bits "
+                             "per channel)")
 
     def warn(message):
         err.print(f"cnnpipe: warning: {message}", markup=False)
