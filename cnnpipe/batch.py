@@ -7,6 +7,7 @@ of picklable arguments, so any ``concurrent.futures``-style executor can run it.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import time
@@ -206,7 +207,9 @@ def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
         return [r for r in reports if r is not None]
 
     own = executor is None
-    pool = executor or ProcessPoolExecutor(max_workers=workers)
+    pool = executor or ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker)
     limit = 2 * max(1, workers)
     pending = {}
     stop = False
@@ -240,6 +243,22 @@ def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
     return [r for r in reports if r is not None]
+
+
+def _init_worker() -> None:
+    """Give each worker process one thread for BLAS and FFT.
+
+    The workers already use every core between them; threads inside each
+    would only fight over the same cores. Set before numpy is imported (the
+    workers are spawned, not forked, so nothing is imported yet — forking a
+    process that runs a progress-bar thread is not safe either).
+    """
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    from cnnpipe import _conv_fast
+
+    if hasattr(_conv_fast, "FFT_WORKERS"):
+        _conv_fast.FFT_WORKERS = 1
 
 
 def summarize(reports: Iterable[dict]) -> dict:

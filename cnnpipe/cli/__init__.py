@@ -145,7 +145,7 @@ def main(argv=None) -> None:
     """Entry point: the one place where exceptions become messages and exit codes."""
     _terminate_cleanly()
     try:
-        cli.main(args=argv, prog_name="cnnpipe", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="cnnpipe", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("cnnpipe: interrupted", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
@@ -164,4 +164,5 @@ def main(argv=None) -> None:
         except OSError:
             pass
         sys.exit(int(ExitCode.FAILED))
-    sys.exit(0)
+    # without standalone mode, click returns ctx.exit(N)'s code instead of exiting
+    sys.exit(code if isinstance(code, int) else 0)
