@@ -287,13 +287,15 @@ def shape_formulas(result: dict) -> Text:
         if s["stage"] not in ("conv", "pool"):
             continue
         if s["stage"] == "conv":
-            text.append("conv: floor((n + pad_before + pad_after − span) / stride) + 1, "
-                        "span = dilation·(k−1)+1\n", style="bold")
+            text.append("conv: floor((n + pad_before + pad_after - span) / stride) + 1\n",
+                        style="bold")
+            if any(a["dilation"] != 1 for a in s["axes"]):
+                text.append("  span = dilation * (k - 1) + 1, the dilated detector\n")
         elif s["edge"] == "keep":
-            text.append("pool (edge keep): ceil((n − k) / stride) + 1, minus 1 if the last "
-                        "window would start at or past n\n", style="bold")
+            text.append("pool (keep): ceil((n - k) / stride) + 1, minus 1 if a window "
+                        "would start >= n\n", style="bold")
         else:
-            text.append("pool (edge drop): floor((n − k) / stride) + 1\n", style="bold")
+            text.append("pool (drop): floor((n - k) / stride) + 1\n", style="bold")
         for a in s["axes"]:
             text.append(f"  {a['axis']}: {a['formula']}\n")
     return text
@@ -307,9 +309,8 @@ def shape_windows_text(pool_stage: dict) -> Text:
         k = a["k"]
         for i in a["partial"]:
             start, stop = a["windows"][i]
-            text.append(f"  pooled {label[:-1]} {i}: window {start}..{start + k - 1} hangs off "
-                        f"the edge, clipped to {start}..{stop - 1} "
-                        f"({_plural(stop - start, 'cell')} of {k})\n")
+            text.append(f"  pooled {label[:-1]} {i}: window {start}..{start + k - 1} clipped "
+                        f"to {start}..{stop - 1} ({stop - start} of {k} {label})\n")
         if a["uncovered"]:
             why = "dropped at the edge" if a["uncovered"][-1] == a["n"] - 1 and \
                 a["edge"] == "drop" else "in no window"
