@@ -101,9 +101,14 @@ def test_captions_say_what_each_stage_did():
     assert teaching.invariance_caption(maps.relu, maps.pool, (2, 2), (2, 2)) == (
         "Invariance: the map shrank from 25 to 9 cells, yet its strongest response (3) is "
         "still there (3 in the pooled map). Each pooled cell says a feature was somewhere in "
-        "its 2×2 window, not exactly where, so a feature can move by up to 1 cell inside its "
-        "window without changing the pooled map: pooling makes features robust to where "
-        "they appear.")
+        "its 2×2 window, not exactly where, so a feature that moves by up to 1 cell and stays "
+        "inside its window leaves that pooled cell unchanged: pooling makes features robust "
+        "to where they appear.")
+    assert teaching.invariance_caption(maps.relu, maps.pool, (1, 2), (1, 2), "sum") == (
+        "Invariance: the map shrank from 25 to 9 cells; each pooled cell is the sum of its "
+        "1×2 window, whatever the order of the cells in it, so a feature that moves by up to "
+        "1 column and stays inside its window leaves that pooled cell unchanged: pooling "
+        "makes features robust to where they appear.")
 
 
 def test_conv_caption_for_other_settings():

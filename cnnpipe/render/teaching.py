@@ -23,6 +23,8 @@ POOL_VERBS = {
     "l2": "took the square root of the sum of squares",
 }
 
+SUMMARY_NOUNS = {"mean": "average", "sum": "sum", "l2": "root of the sum of squares"}
+
 
 def _hw(shape) -> str:
     return f"{shape[0]}×{shape[1]}"
@@ -111,20 +113,29 @@ def pool_caption(in_hw, out_hw, window, stride, mode, edge, prov,
     return text
 
 
-def invariance_caption(source: np.ndarray, pooled: np.ndarray, window, stride) -> str:
+def invariance_caption(source: np.ndarray, pooled: np.ndarray, window, stride,
+                       mode: str = "max") -> str:
     """The closing lesson, with this run's numbers."""
     move = [max(min(window[i], stride[i]) - 1, 0) for i in range(2)]
-    shift = move[0] if move[0] == move[1] else f"{move[0]} row(s) and {move[1]} column(s)"
-    top = format_value(float(source.max()))
-    kept = format_value(float(pooled.max()))
-    text = (f"Invariance: the map shrank from {source.size} to {pooled.size} cells, yet its "
-            f"strongest response ({top}) is still there ({kept} in the pooled map). Each "
-            f"pooled cell says a feature was somewhere in its {_hw(window)} window, not "
-            f"exactly where")
+    if move[0] == move[1]:
+        shift = _plural(move[0], "cell")
+    else:
+        shift = " and ".join(_plural(m, w) for m, w in zip(move, ("row", "column"), strict=True)
+                             if m)
+    text = f"Invariance: the map shrank from {source.size} to {pooled.size} cells"
+    if mode in ("max", "min"):
+        pick = np.max if mode == "max" else np.min
+        word = "strongest" if mode == "max" else "weakest"
+        text += (f", yet its {word} response ({format_value(float(pick(source)))}) is still "
+                 f"there ({format_value(float(pick(pooled)))} in the pooled map). Each pooled "
+                 f"cell says a feature was somewhere in its {_hw(window)} window, not exactly "
+                 f"where")
+    else:
+        text += (f"; each pooled cell is the {SUMMARY_NOUNS[mode]} of its {_hw(window)} "
+                 f"window, whatever the order of the cells in it")
     if move[0] or move[1]:
-        text += (f", so a feature can move by up to {shift} cell"
-                 f"{'' if shift == 1 else 's'} inside its window without changing the "
-                 f"pooled map")
+        text += (f", so a feature that moves by up to {shift} and stays inside its window "
+                 f"leaves that pooled cell unchanged")
     return text + ": pooling makes features robust to where they appear."
 
 
@@ -232,7 +243,7 @@ def demo_detector(image, kernel, maps, params, *, builtin_input: bool,
             parts.append(provenance_table(provenance, params.pool, params.window))
             parts.append(Text(""))
         parts.append(caption(invariance_caption(source, maps.pool, params.window,
-                                                params.stride)))
+                                                params.stride, params.pool)))
     return parts
 
 
