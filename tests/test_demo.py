@@ -204,3 +204,23 @@ def test_demo_bad_kernel_is_a_usage_error(invoke):
     result = invoke("demo", "-k", "tutoral")
     assert result.exit_code == 2
     assert "tutorial" in result.stderr  # did you mean
+
+
+def test_drop_names_the_ignored_cells_and_a_lost_peak():
+    relu = np.maximum(CONV, 0)
+    prov = pool_provenance(relu, edge="drop")
+    text = teaching.pool_caption((5, 5), (2, 2), (2, 2), (2, 2), "max", "drop", prov)
+    assert "No window covers row 4 or column 4: those cells are ignored." in text
+    x = np.zeros((5, 5), dtype=np.float32)
+    x[4, 4] = 9  # only the dropped corner holds a response
+    pooled = np.zeros((2, 2), dtype=np.float32)
+    text = teaching.invariance_caption(x, pooled, (2, 2), (2, 2))
+    assert "its strongest response (9) lay in no window, so the pooled map's strongest is 0" \
+        in text
+
+
+def test_stride_larger_than_window_names_the_skipped_cells():
+    relu = np.maximum(CONV, 0)
+    prov = pool_provenance(relu, window=1, stride=2)
+    text = teaching.pool_caption((5, 5), (3, 3), (1, 1), (2, 2), "max", "keep", prov)
+    assert "No window covers rows 1, 3 or columns 1, 3" in text

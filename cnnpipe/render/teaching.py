@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnnpipe.render.tables import format_value, matrix_table
+from cnnpipe.shapes import _ranges
 
 POOL_VERBS = {
     "max": "kept the largest value",
@@ -108,6 +109,16 @@ def pool_caption(in_hw, out_hw, window, stride, mode, edge, prov,
                  (", and the mean divides by that count." if mode == "mean" else "."))
     elif edge == "drop":
         text += " Only whole windows count (--edge drop)."
+    unseen = []
+    for axis, idx in (("rows", 0), ("columns", 1)):
+        covered = set()
+        for start, stop in _edge_windows(prov, idx):
+            covered.update(range(start, stop))
+        missing = [i for i in range(in_hw[idx]) if i not in covered]
+        if missing:
+            unseen.append(f"{axis if len(missing) > 1 else axis[:-1]} {_ranges(missing)}")
+    if unseen:
+        text += f" No window covers {' or '.join(unseen)}: those cells are ignored."
     if mode in ("max", "min"):
         text += f" The * cells in the {source_name} above are the winners."
     return text
@@ -126,10 +137,15 @@ def invariance_caption(source: np.ndarray, pooled: np.ndarray, window, stride,
     if mode in ("max", "min"):
         pick = np.max if mode == "max" else np.min
         word = "strongest" if mode == "max" else "weakest"
-        text += (f", yet its {word} response ({format_value(float(pick(source)))}) is still "
-                 f"there ({format_value(float(pick(pooled)))} in the pooled map). Each pooled "
-                 f"cell says a feature was somewhere in its {_hw(window)} window, not exactly "
-                 f"where")
+        best, kept = float(pick(source)), float(pick(pooled))
+        if best == kept:
+            text += (f", yet its {word} response ({format_value(best)}) is still there "
+                     f"({format_value(kept)} in the pooled map)")
+        else:
+            text += (f"; its {word} response ({format_value(best)}) lay in no window, so the "
+                     f"pooled map's {word} is {format_value(kept)}")
+        text += (f". Each pooled cell says a feature was somewhere in its {_hw(window)} "
+                 f"window, not exactly where")
     else:
         text += (f"; each pooled cell is the {SUMMARY_NOUNS[mode]} of its {_hw(window)} "
                  f"window, whatever the order of the cells in it")
