@@ -22,6 +22,7 @@ __all__ = [
     "conv_axis",
     "pool_axis",
     "plan",
+    "cell_ranges",
 ]
 
 AXES = ("rows", "cols")
@@ -73,7 +74,7 @@ def tf_pool_size(n: int, k: int, s: int, padding: str = "VALID"):
     return out if out >= 1 else None
 
 
-def _ranges(cells):
+def cell_ranges(cells):
     """[0, 1, 2, 5] -> "0..2, 5": consecutive indices folded into ranges."""
     parts, start = [], None
     for i, c in enumerate(cells):
@@ -150,7 +151,7 @@ def pool_axis(n, k, s, edge="keep"):
     }
     return {"n": n, "k": k, "stride": s, "edge": edge, "out": out, "formula": formula,
             "windows": windows, "partial": partial, "uncovered": uncovered,
-            "uncovered_text": _ranges(uncovered), "peers": peers}
+            "uncovered_text": cell_ranges(uncovered), "peers": peers}
 
 
 def plan(in_hw, kernel_hw, *, conv_stride=1, padding="valid", dilation=1, activation="relu",

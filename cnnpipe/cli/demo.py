@@ -91,7 +91,9 @@ def demo(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
     out.print(teaching.stage(f"1. The input · {image.shape[0]}×{image.shape[1]}",
                              matrix_table(image),
                              teaching.input_caption(image.shape, input_path is None)))
-    for maps in iter_detectors(image, chosen, params):
+    for number, maps in enumerate(iter_detectors(image, chosen, params), start=1):
+        if len(chosen) > 1:
+            out.rule(f"detector {number} of {len(chosen)}: {maps.kernel.name}", style="dim")
         prov = None
         if maps.pool is not None:
             source = maps.relu if maps.relu is not None else maps.conv

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnnpipe.render.tables import format_value, matrix_table
-from cnnpipe.shapes import _ranges
+from cnnpipe.shapes import cell_ranges
 
 POOL_VERBS = {
     "max": "kept the largest value",
@@ -116,7 +116,7 @@ def pool_caption(in_hw, out_hw, window, stride, mode, edge, prov,
             covered.update(range(start, stop))
         missing = [i for i in range(in_hw[idx]) if i not in covered]
         if missing:
-            unseen.append(f"{axis if len(missing) > 1 else axis[:-1]} {_ranges(missing)}")
+            unseen.append(f"{axis if len(missing) > 1 else axis[:-1]} {cell_ranges(missing)}")
     if unseen:
         text += f" No window covers {' or '.join(unseen)}: those cells are ignored."
     if mode in ("max", "min"):
