@@ -202,3 +202,14 @@ def test_shape_missing_file_fails_with_one_line(invoke, tmp_path):
     result = invoke("shape", "--input", tmp_path / "nope.png")
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and "nope.png" in result.stderr
+
+
+def test_shape_text_names_dropped_and_skipped_cells(invoke):
+    result = invoke("shape", "--size", "5", "--pool-only", "--edge", "drop")
+    assert result.exit_code == 0, result.output
+    assert "map row 4: dropped at the edge" in result.stdout
+    assert "map col 4: dropped at the edge" in result.stdout
+    result = invoke("shape", "--size", "7", "--pool-only", "--window", "2", "--stride", "3")
+    assert result.exit_code == 0, result.output
+    # windows [0,2), [3,5), [6,7): rows 2 and 5 are in no window
+    assert "map rows 2, 5: skipped: the stride is larger than the window" in result.stdout

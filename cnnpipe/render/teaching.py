@@ -343,7 +343,8 @@ def shape_windows_text(pool_stage: dict) -> Text:
                 a["edge"] == "drop" else "in no window"
             if a["stride"] > a["k"]:
                 why = "skipped: the stride is larger than the window"
-            text.append(f"  map {label} {a['uncovered_text']}: {why}\n")
+            name = label if len(a["uncovered"]) > 1 else label[:-1]
+            text.append(f"  map {name} {a['uncovered_text']}: {why}\n")
     if not text.plain:
         text.append("  every window lies whole inside the map; no cell is left out\n")
     return text
