@@ -36,11 +36,12 @@ def _plural(n: int, word: str) -> str:
 
 
 def caption(text: str) -> Text:
-    """A caption paragraph under a heading: plain words, dimmed ``(...)`` asides allowed."""
+    """A caption paragraph: plain words that wrap at the terminal's width."""
     return Text(text)
 
 
 def input_caption(shape, builtin: bool) -> str:
+    """What the input is: the built-in X or the user's own values."""
     if builtin:
         return (f"The image: {_hw(shape)} cells, 1 = ink, 0 = background. An X, drawn "
                 f"with two diagonal strokes.")
@@ -65,7 +66,7 @@ def conv_caption(in_hw, kernel_hw, out_hw, *, stride=(1, 1), padding="valid",
     elif padding == "full":
         how = "full padding adds a border of (k−1) so every overlap counts: the map grows"
     else:
-        how = f"padding {padding} adds that many zero rows/columns first"
+        how = f"padding {padding} adds that many rows/columns around the image first"
     return (f"The detector slid over the {_hw(in_hw)} image {step}: {_hw(in_hw)} → "
             f"{_hw(out_hw)} feature map ({how}). Each cell is the sum of a "
             f"{_hw(kernel_hw)} patch times the detector: large where the patch looks like it.")
@@ -73,6 +74,7 @@ def conv_caption(in_hw, kernel_hw, out_hw, *, stride=(1, 1), padding="valid",
 
 def activation_caption(conv: np.ndarray, activated: np.ndarray, activation: str,
                        leak: float) -> str:
+    """What ReLU (or leaky ReLU) did to the feature map, with the counts."""
     negatives = int((conv < 0).sum())
     rest = conv.size - negatives
     shape = _hw(conv.shape)
