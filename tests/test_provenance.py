@@ -9,7 +9,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import SAMPLES, load_manifest
+from conftest import SAMPLES, load_manifest, write_png
 from numpy.testing import assert_allclose, assert_array_equal
 from rich.console import Console
 
@@ -162,3 +162,21 @@ def test_provenance_table_for_mean_shows_the_divisor():
     assert lines[5].split() == ["(1,1)", "2..2", "(of", "2..3)", "2..2", "(of", "2..3)", "1",
                                 "yes", "1", "8"]
     assert "winner" not in text
+
+
+def test_run_provenance_per_channel_with_color_rgb(invoke, tmp_path):
+    rgb = np.zeros((6, 6, 3), dtype=np.uint8)
+    rgb[1, 1] = (255, 0, 0)  # red only: the red channel's winner is the bright pixel
+    rgb[4, 4] = (0, 0, 255)
+    path = write_png(tmp_path / "dots.png", rgb)
+    result = invoke("run", path, "-k", "identity", "-o", tmp_path / "out", "--provenance",
+                    "-q", "--color", "rgb")
+    assert result.exit_code == 0, result.output
+    pool = [m for m in load_manifest(tmp_path / "out" / "dots")["maps"]
+            if m["stage"] == "pool"][0]
+    red, green, blue = pool["provenance"]
+    # identity 3x3 on 6x6 -> 4x4 map (shifted by one): red dot at (0, 0), blue at (3, 3).
+    assert red["value"][0][0] == 1 and (red["winner_row"][0][0], red["winner_col"][0][0]) == (0, 0)
+    assert blue["value"][1][1] == 1
+    assert (blue["winner_row"][1][1], blue["winner_col"][1][1]) == (3, 3)
+    assert green["value"] == [[0, 0], [0, 0]]
