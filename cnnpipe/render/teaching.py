@@ -1,0 +1,388 @@
+"""rich renderables for the lessons: `cnnpipe demo`, pooling provenance, `cnnpipe shape`.
+
+Functions return renderables (or plain caption strings); they never print.
+Captions are separate paragraphs, not table captions, so they wrap at the
+terminal's width instead of the width of a narrow 5x5 table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from cnnpipe.render.tables import format_value, matrix_table
+from cnnpipe.shapes import cell_ranges
+
+POOL_VERBS = {
+    "max": "kept the largest value",
+    "min": "kept the smallest value",
+    "mean": "took the average",
+    "sum": "added up the values",
+    "l2": "took the square root of the sum of squares",
+}
+
+SUMMARY_NOUNS = {"mean": "average", "sum": "sum", "l2": "root of the sum of squares"}
+
+
+def _hw(shape) -> str:
+    return f"{shape[0]}×{shape[1]}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def caption(text: str) -> Text:
+    """A caption paragraph: plain words that wrap at the terminal's width."""
+    return Text(text)
+
+
+def input_caption(shape, builtin: bool) -> str:
+    """What the input is: the built-in X or the user's own values."""
+    if builtin:
+        return (f"The image: {_hw(shape)} cells, 1 = ink, 0 = background. An X, drawn "
+                f"with two diagonal strokes.")
+    return f"Your input: {_hw(shape)} values (images are scaled to 0..1)."
+
+
+def conv_caption(in_hw, kernel_hw, out_hw, *, stride=(1, 1), padding="valid",
+                 dilation=(1, 1)) -> str:
+    """What the convolution did, with the sizes before and after."""
+    span = [dilation[i] * (kernel_hw[i] - 1) + 1 for i in range(2)]
+    step = "one cell at a time" if tuple(stride) == (1, 1) else \
+        f"in steps of {stride[0] if stride[0] == stride[1] else _hw(stride)}"
+    if padding == "valid":
+        lost = [span[i] - 1 for i in range(2)]
+        if lost[0] == lost[1]:
+            how = f"valid padding loses ({span[0]}−1)={lost[0]} rows and columns"
+        else:
+            how = (f"valid padding loses ({span[0]}−1)={lost[0]} rows and "
+                   f"({span[1]}−1)={lost[1]} columns")
+    elif padding == "same":
+        how = "same padding adds a border so the size only changes with the stride"
+    elif padding == "full":
+        how = "full padding adds a border of (k−1) so every overlap counts: the map grows"
+    else:
+        how = f"padding {padding} adds that many rows/columns around the image first"
+    return (f"The detector slid over the {_hw(in_hw)} image {step}: {_hw(in_hw)} → "
+            f"{_hw(out_hw)} feature map ({how}). Each cell is the sum of a "
+            f"{_hw(kernel_hw)} patch times the detector: large where the patch looks like it.")
+
+
+def activation_caption(conv: np.ndarray, activated: np.ndarray, activation: str,
+                       leak: float) -> str:
+    """What ReLU (or leaky ReLU) did to the feature map, with the counts."""
+    negatives = int((conv < 0).sum())
+    rest = conv.size - negatives
+    shape = _hw(conv.shape)
+    if activation == "leaky":
+        return (f"Leaky ReLU multiplied the {_plural(negatives, 'negative value')} by "
+                f"{leak:g}; the other {rest} cells are unchanged. {shape} → {shape}.")
+    return (f"ReLU replaced the {_plural(negatives, 'negative value')} with 0; the other "
+            f"{rest} cells are unchanged. {shape} → {shape}: only the detector's "
+            f"positive matches remain.")
+
+
+def _edge_windows(prov, idx: int):
+    """(start, stop) of the windows along rows (idx 0) or columns (idx 1)."""
+    if idx == 0:
+        return zip(prov["row0"][:, 0].tolist(), prov["row1"][:, 0].tolist(), strict=True)
+    return zip(prov["col0"][0, :].tolist(), prov["col1"][0, :].tolist(), strict=True)
+
+
+def pool_caption(in_hw, out_hw, window, stride, mode, edge, prov,
+                 source_name: str = "map") -> str:
+    """What pooling did, the sizes, and which windows hang off the edge."""
+    step = stride[0] if stride[0] == stride[1] else _hw(stride)
+    text = (f"A {_hw(window)} window slid over the {_hw(in_hw)} map in steps of {step} "
+            f"and {POOL_VERBS[mode]} of each window: {_hw(in_hw)} → {_hw(out_hw)}.")
+    clipped = []
+    for axis, idx in (("rows", 0), ("columns", 1)):
+        for start, stop in _edge_windows(prov, idx):
+            if stop - start < window[idx]:
+                clipped.append(f"{axis} {start}..{start + window[idx] - 1} clipped to "
+                               f"{start}..{stop - 1}")
+    if clipped:
+        text += (" The last windows hang off the edge (" + "; ".join(clipped) +
+                 "): they pool only the cells inside the map" +
+                 (", and the mean divides by that count." if mode == "mean" else "."))
+    elif edge == "drop":
+        text += " Only whole windows count (--edge drop)."
+    unseen = []
+    for axis, idx in (("rows", 0), ("columns", 1)):
+        covered = set()
+        for start, stop in _edge_windows(prov, idx):
+            covered.update(range(start, stop))
+        missing = [i for i in range(in_hw[idx]) if i not in covered]
+        if missing:
+            unseen.append(f"{axis if len(missing) > 1 else axis[:-1]} {cell_ranges(missing)}")
+    if unseen:
+        text += f" No window covers {' or '.join(unseen)}: those cells are ignored."
+    if mode in ("max", "min"):
+        text += f" The * cells in the {source_name} above are the winners."
+    return text
+
+
+def invariance_caption(source: np.ndarray, pooled: np.ndarray, window, stride,
+                       mode: str = "max") -> str:
+    """The closing lesson, with this run's numbers."""
+    move = [max(min(window[i], stride[i]) - 1, 0) for i in range(2)]
+    if move[0] == move[1]:
+        shift = _plural(move[0], "cell")
+    else:
+        shift = " and ".join(_plural(m, w) for m, w in zip(move, ("row", "column"), strict=True)
+                             if m)
+    text = f"Invariance: the map shrank from {source.size} to {pooled.size} cells"
+    if mode in ("max", "min"):
+        pick = np.max if mode == "max" else np.min
+        word = "strongest" if mode == "max" else "weakest"
+        best, kept = float(pick(source)), float(pick(pooled))
+        if best == kept:
+            text += (f", yet its {word} response ({format_value(best)}) is still there "
+                     f"({format_value(kept)} in the pooled map)")
+        else:
+            text += (f"; its {word} response ({format_value(best)}) lay in no window, so the "
+                     f"pooled map's {word} is {format_value(kept)}")
+        text += (f". Each pooled cell says a feature was somewhere in its {_hw(window)} "
+                 f"window, not exactly where")
+    else:
+        text += (f"; each pooled cell is the {SUMMARY_NOUNS[mode]} of its {_hw(window)} "
+                 f"window, whatever the order of the cells in it")
+    if move[0] or move[1]:
+        text += (f", so a feature that moves by up to {shift} and stays inside its window "
+                 f"leaves that pooled cell unchanged")
+    return text + ": pooling makes features robust to where they appear."
+
+
+def provenance_table(prov: dict, mode: str, window, title: str | None = None) -> Table:
+    """One row per pooled cell: window bounds, partial or not, cell count, winner, value.
+
+    Bounds are inclusive (``0..1`` is rows 0 and 1); a clipped window also
+    shows the bounds it would have had, e.g. ``4..4 (of 4..5)``.
+    """
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False,
+                  pad_edge=False)
+    table.add_column("cell")
+    table.add_column("rows")
+    table.add_column("cols")
+    table.add_column("cells", justify="right")
+    table.add_column("partial")
+    winners = "winner_row" in prov
+    if winners:
+        table.add_column("winner")
+    if mode == "mean":
+        table.add_column("divisor", justify="right")
+    table.add_column(mode, justify="right")
+    out_h, out_w = prov["value"].shape
+    for r in range(out_h):
+        for c in range(out_w):
+            r0, r1 = int(prov["row0"][r, c]), int(prov["row1"][r, c])
+            c0, c1 = int(prov["col0"][r, c]), int(prov["col1"][r, c])
+            rows = f"{r0}..{r1 - 1}" + ("" if r1 - r0 == window[0] else
+                                         f" (of {r0}..{r0 + window[0] - 1})")
+            cols = f"{c0}..{c1 - 1}" + ("" if c1 - c0 == window[1] else
+                                         f" (of {c0}..{c0 + window[1] - 1})")
+            count = int(prov["count"][r, c])
+            cells = [f"({r},{c})", rows, cols, str(count),
+                     "yes" if bool(prov["partial"][r, c]) else ""]
+            if winners:
+                cells.append(f"({int(prov['winner_row'][r, c])},{int(prov['winner_col'][r, c])})")
+            if mode == "mean":
+                cells.append(str(count))
+            cells.append(format_value(float(prov["value"][r, c])))
+            table.add_row(*cells)
+    return table
+
+
+def winners(prov: dict) -> set[tuple[int, int]]:
+    """The (row, col) of every pooling winner (empty for mean, sum, l2)."""
+    if "winner_row" not in prov:
+        return set()
+    return {(int(r), int(c)) for r, c in zip(prov["winner_row"].ravel().tolist(),
+                                             prov["winner_col"].ravel().tolist(), strict=True)}
+
+
+def stage(title: str, table, text: str) -> Group:
+    """A heading, the map and its caption: one step of the lesson."""
+    return Group(Text(title, style="bold"), table, caption(text), Text(""))
+
+
+def demo_detector(image, kernel, maps, params, *, builtin_input: bool,
+                  provenance: dict | None, show_provenance: bool) -> list:
+    """The lesson for one detector, in pipeline order, as a list of renderables.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    kernel : cnnpipe.kernels.Kernel
+    maps : cnnpipe.pipeline.DetectorMaps
+    params : cnnpipe.pipeline.Params
+    builtin_input : bool
+        True when the image is the built-in X (the captions say so).
+    provenance : dict or None
+        :func:`cnnpipe.ops.pool_provenance` of the pooled map's source.
+    show_provenance : bool
+        Add the per-cell provenance table.
+    """
+    parts = []
+    weights = np.asarray(kernel.weights)
+    detector_text = kernel.description or "your detector"
+    parts.append(stage(f"2. The detector · {kernel.name} · {_hw(weights.shape)}",
+                       matrix_table(weights),
+                       f"{detector_text[0].upper()}{detector_text[1:]}."))
+    source = maps.relu if maps.relu is not None else maps.conv
+    marks = winners(provenance) if provenance is not None else set()
+    conv_marks = marks if maps.relu is None else set()
+    parts.append(stage(f"3. Convolution → feature map · {_hw(maps.conv.shape)}",
+                       matrix_table(maps.conv, highlight=conv_marks),
+                       conv_caption(image.shape, weights.shape, maps.conv.shape,
+                                    stride=params.conv_stride, padding=params.padding,
+                                    dilation=params.dilation)))
+    step = 4
+    if maps.relu is not None:
+        name = "ReLU" if params.activation == "relu" else "Leaky ReLU"
+        parts.append(stage(f"{step}. {name} · {_hw(maps.relu.shape)}",
+                           matrix_table(maps.relu, highlight=marks),
+                           activation_caption(maps.conv, maps.relu, params.activation,
+                                              params.leak)))
+        step += 1
+    if maps.pool is not None:
+        parts.append(stage(f"{step}. {params.pool.capitalize()} pooling · "
+                           f"{_hw(maps.pool.shape)}", matrix_table(maps.pool),
+                           pool_caption(source.shape, maps.pool.shape, params.window,
+                                        params.stride, params.pool, params.edge, provenance,
+                                        "ReLU map" if maps.relu is not None else
+                                        "feature map")))
+        if show_provenance:
+            parts.append(Text("Where each pooled cell came from", style="bold"))
+            parts.append(provenance_table(provenance, params.pool, params.window))
+            parts.append(Text(""))
+        parts.append(caption(invariance_caption(source, maps.pool, params.window,
+                                                params.stride, params.pool)))
+    return parts
+
+
+# ---------------------------------------------------------------------------- shape
+
+
+_PEER_ROWS = (
+    ("PyTorch", "ceil_mode=False (floor)", "pytorch_floor"),
+    ("PyTorch", "ceil_mode=True", "pytorch_ceil"),
+    ("TensorFlow", "padding='VALID'", "tf_valid"),
+    ("TensorFlow", "padding='SAME'", "tf_same"),
+)
+
+
+def _size_or_error(value) -> str:
+    return "error" if value is None else str(value)
+
+
+def shape_stages_table(result: dict, title: str | None = None) -> Table:
+    """One row per stage: what it is and its output size."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False,
+                  pad_edge=False)
+    table.add_column("stage")
+    table.add_column("settings")
+    table.add_column("in", justify="right")
+    table.add_column("out", justify="right")
+    table.add_row("input", "", "", _hw(result["input"]))
+    for s in result["stages"]:
+        if s["stage"] == "conv":
+            a = s["axes"]
+            settings = (f"{_hw(s['kernel'])} detector, stride "
+                        f"{_pair_str([a[0]['stride'], a[1]['stride']])}, padding {s['padding']}")
+            if a[0]["dilation"] != 1 or a[1]["dilation"] != 1:
+                settings += f", dilation {_pair_str([a[0]['dilation'], a[1]['dilation']])}"
+        elif s["stage"] == "pool":
+            settings = (f"{s['mode']} {_hw(s['window'])} window, stride "
+                        f"{_pair_str(s['stride'])}, edge {s['edge']}")
+        else:
+            settings = "same size"
+        table.add_row(s["stage"], settings, _hw(s["in"]), _hw(s["out"]))
+    return table
+
+
+def _pair_str(pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else _hw(pair)
+
+
+def shape_formulas(result: dict) -> Text:
+    """Each stage's size formula per axis, the numbers filled in."""
+    text = Text()
+    for s in result["stages"]:
+        if s["stage"] not in ("conv", "pool"):
+            continue
+        if s["stage"] == "conv":
+            text.append("conv: floor((n + pad_before + pad_after - span) / stride) + 1\n",
+                        style="bold")
+            if any(a["dilation"] != 1 for a in s["axes"]):
+                text.append("  span = dilation * (k - 1) + 1, the dilated detector\n")
+        elif s["edge"] == "keep":
+            text.append("pool (keep): ceil((n - k) / stride) + 1, minus 1 if a window "
+                        "would start >= n\n", style="bold")
+        else:
+            text.append("pool (drop): floor((n - k) / stride) + 1\n", style="bold")
+        for a in s["axes"]:
+            text.append(f"  {a['axis']}: {a['formula']}\n")
+    return text
+
+
+def shape_windows_text(pool_stage: dict) -> Text:
+    """Which rows/cols of the pooled map come from partial windows; what is left out."""
+    text = Text()
+    for a in pool_stage["axes"]:
+        label = a["axis"]
+        k = a["k"]
+        for i in a["partial"]:
+            start, stop = a["windows"][i]
+            text.append(f"  pooled {label[:-1]} {i}: window {start}..{start + k - 1} clipped "
+                        f"to {start}..{stop - 1} ({stop - start} of {k} {label})\n")
+        if a["uncovered"]:
+            why = "dropped at the edge" if a["uncovered"][-1] == a["n"] - 1 and \
+                a["edge"] == "drop" else "in no window"
+            if a["stride"] > a["k"]:
+                why = "skipped: the stride is larger than the window"
+            name = label if len(a["uncovered"]) > 1 else label[:-1]
+            text.append(f"  map {name} {a['uncovered_text']}: {why}\n")
+    if not text.plain:
+        text.append("  every window lies whole inside the map; no cell is left out\n")
+    return text
+
+
+def shape_peers_table(pool_stage: dict) -> Table:
+    """Our pooled size next to PyTorch's and TensorFlow's for the same numbers."""
+    rows, cols = pool_stage["axes"]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("framework")
+    table.add_column("setting")
+    table.add_column("out", justify="right")
+    table.add_column("", style="dim")
+    ours = (rows["out"], cols["out"])
+    table.add_row("cnnpipe", f"--edge {pool_stage['edge']}", _hw(ours), "")
+    for framework, setting, key in _PEER_ROWS:
+        got = (rows["peers"][key], cols["peers"][key])
+        if None in got:
+            out, note = "error", "window larger than the map"
+        else:
+            out, note = _hw(got), ("same" if got == ours else "differs")
+        table.add_row(framework, setting, out, note)
+    return table
+
+
+def shape_report(result: dict, title: str) -> Group:
+    """Everything `cnnpipe shape` prints for one detector size."""
+    parts = [Text(title, style="bold"), shape_stages_table(result), Text(""),
+             shape_formulas(result)]
+    pools = [s for s in result["stages"] if s["stage"] == "pool"]
+    if pools:
+        p = pools[0]
+        parts += [Text(f"Pooling windows on the {_hw(p['in'])} map", style="bold"),
+                  shape_windows_text(p),
+                  Text(f"Other frameworks, same numbers ({_hw(p['in'])} map, "
+                       f"{_hw(p['window'])} window, stride {_pair_str(p['stride'])}, "
+                       f"no padding)", style="bold"),
+                  shape_peers_table(p)]
+    return Group(*parts)
