@@ -8,6 +8,8 @@ extension of ``-o``: ``.npy`` (exact float32, the format on a pipe), ``.csv`` /
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from cnnpipe.cli.options import (
@@ -46,7 +48,7 @@ def read_stage_input(source: str, stdin=None):
     from cnnpipe.errors import InputError
 
     if source == "-":
-        stream = stdin if stdin is not None else click.get_binary_stream("stdin")
+        stream = stdin if stdin is not None else sys.stdin.buffer
         data = stream.read()
         if not data:
             raise InputError("standard input is empty; pipe a map into this stage "
@@ -98,7 +100,7 @@ def write_stage_output(array, output: str, stage: str, stdout=None) -> list[str]
     from cnnpipe.errors import ParameterError
 
     if output == "-":
-        stream = stdout if stdout is not None else click.get_binary_stream("stdout")
+        stream = stdout if stdout is not None else sys.stdout.buffer
         refuse_terminal(stream)
         stream.write(npy_bytes(array))
         stream.flush()
