@@ -69,14 +69,13 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
     image = TUTORIAL_X if input_path is None else _load_small(input_path)
     steps = walk(image, kernels[0].weights, params)
 
-    err = Console(stderr=True, highlight=False)
     if gif_path is not None:
         from cnnpipe.gif import frame_size, write_gif
 
         count = write_gif(steps, gif_path, duration_ms=int(round(speed * 1000)))
         width, height = frame_size(steps)
-        err.print(f"cnnpipe animate: wrote {gif_path} ({count} frames, {width}x{height})",
-                  markup=False)
+        click.echo(f"cnnpipe animate: wrote {gif_path} ({count} frames, {width}x{height})",
+                   err=True)
         return
     out = Console(highlight=False)
     if no_live or not sys.stdout.isatty():
