@@ -144,3 +144,26 @@ def test_animate_reads_a_small_matrix_file(invoke, tmp_path):
     # 2x2 ones on 3x3: 2x2 map [[12, 16], [24, 28]]; one 2x2 max window -> 28.
     assert "1·1 + 2·1 + 4·1 + 5·1 = 12" in result.stdout
     assert "max(12, 16, 24, 28) = 28" in result.stdout
+
+
+def test_live_mode_only_on_a_terminal_and_not_with_no_live():
+    import io
+
+    from cnnpipe.cli.animate import wants_live
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert wants_live(False, Terminal())
+    assert not wants_live(True, Terminal())
+    assert not wants_live(False, io.StringIO())
+
+
+def test_live_mode_runs_every_step_to_the_last(invoke, monkeypatch):
+    import cnnpipe.cli.animate as animate_cli
+
+    monkeypatch.setattr(animate_cli, "wants_live", lambda no_live, stdout: True)
+    result = invoke("animate", "--speed", "0")
+    assert result.exit_code == 0, result.output
+    assert "Pooling step 9/9" in result.stdout and "max(3) = 3" in result.stdout

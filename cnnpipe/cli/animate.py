@@ -78,7 +78,7 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
                    err=True)
         return
     out = Console(highlight=False)
-    if no_live or not sys.stdout.isatty():
+    if not wants_live(no_live, sys.stdout):
         for step in steps.steps:
             out.print(_render(steps, step, kernels[0].name))
             out.print()
@@ -92,6 +92,12 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
         for step in steps.steps:
             live.update(_render(steps, step, kernels[0].name), refresh=True)
             time.sleep(speed)
+
+
+def wants_live(no_live, stdout) -> bool:
+    """Animate in place only on a terminal: a file or pipe gets every step as plain text."""
+    isatty = getattr(stdout, "isatty", None)
+    return not no_live and isatty is not None and bool(isatty())
 
 
 def _load_small(path):
