@@ -198,3 +198,17 @@ def test_stage_writing_a_file_keeps_stdout_empty(invoke, tmp_path):
     assert "p.npy" in result.stderr
     assert np.load(tmp_path / "p.npy").tolist() == [[1, 0, 1, 1], [0, 1, 1, 0],
                                                   [1, 1, 1, 0], [1, 0, 0, 1]]
+
+
+def test_a_channel_detector_sums_over_a_stack_as_a_cnn_layer_does(invoke, tmp_path):
+    image = tutorial_image()
+    stack = np.stack([image, image[::-1]]).astype(np.float32)
+    weights = np.stack([TUTORIAL_K, np.ones((3, 3))]).astype(np.float32)
+    np.save(tmp_path / "s.npy", stack)
+    np.save(tmp_path / "k.npy", weights)
+    result = invoke("conv", tmp_path / "s.npy", "-k", tmp_path / "k.npy", "-o", tmp_path / "c.npy")
+    assert result.exit_code == 0, result.output
+    expected = ref_conv2d(image, TUTORIAL_K) + ref_conv2d(image[::-1], np.ones((3, 3)))
+    np.testing.assert_allclose(np.load(tmp_path / "c.npy"), expected, rtol=1e-6)
+    mixed = invoke("conv", tmp_path / "s.npy", "-k", tmp_path / "k.npy", "-k", "box", "-o", "-")
+    assert mixed.exit_code == 2 and "separate" in mixed.stderr
