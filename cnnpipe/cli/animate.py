@@ -1,0 +1,182 @@
+"""`cnnpipe animate`: the window stepping over a small matrix, live or as a GIF."""
+
+from __future__ import annotations
+
+import click
+
+from cnnpipe.cli.options import (
+    activation_options,
+    build_kernels,
+    build_params,
+    conv_options,
+    kernel_options,
+    pool_options,
+)
+
+MAX_SIDE = 16
+
+
+@click.command()
+@click.option("--input", "input_path", default=None, metavar="FILE",
+              help=f"A small matrix (.csv, .txt, .npy) or image, at most {MAX_SIDE}x{MAX_SIDE}. "
+                   "Default: the tutorial's 7x7 X.")
+@kernel_options
+@conv_options
+@activation_options
+@pool_options
+@click.option("--speed", type=click.FloatRange(min=0), default=0.5, show_default=True,
+              help="Seconds per step in the live animation (ignored by --no-live and --gif).")
+@click.option("--no-live", "--steps", "no_live", is_flag=True,
+              help="Print every step as plain text (the default when stdout is not a terminal).")
+@click.option("--gif", "gif_path", default=None, metavar="FILE",
+              help="Write the steps as an animated GIF (one labelled frame per step) "
+                   "instead of animating in the terminal.")
+def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, padding,
+            pad_mode, dilation, flip, activation, leak, pool_mode, window, stride, edge, speed,
+            no_live, gif_path):
+    """Step the window over a small matrix: convolution, then pooling.
+
+    Each step shows the window on the input, the output cell being filled and
+    the arithmetic (products and their sum; the max/mean of the pooling
+    window). Pooling windows at the right and bottom edges hang off the map
+    (--edge keep). Takes one detector (default: tutorial).
+
+    \b
+    Examples:
+      cnnpipe animate
+      cnnpipe animate --speed 0.2 --pool mean
+      cnnpipe animate --input small.csv -k sobel-x --padding same --steps
+      cnnpipe animate --gif steps.gif
+    """
+    import sys
+
+    from rich.console import Console
+
+    from cnnpipe.animation import TUTORIAL_X, walk
+    from cnnpipe.errors import ParameterError
+
+    kernels = build_kernels(kernel_specs, random_n, seed, random_size, default=False)
+    if not kernels:
+        from cnnpipe.kernels import BUILTIN
+
+        kernels = [BUILTIN["tutorial"]]
+    if len(kernels) != 1:
+        raise ParameterError(f"animate shows one detector at a time (got {len(kernels)}); "
+                             "give a single -k")
+    params = build_params(conv_stride=conv_stride, padding=padding, pad_mode=pad_mode,
+                          dilation=dilation, flip=flip, activation=activation, leak=leak,
+                          pool_mode=pool_mode, window=window, stride=stride, edge=edge)
+    image = TUTORIAL_X if input_path is None else _load_small(input_path)
+    steps = walk(image, kernels[0].weights, params)
+
+    if gif_path is not None:
+        from cnnpipe.gif import frame_size, write_gif
+
+        count = write_gif(steps, gif_path, duration_ms=int(round(speed * 1000)))
+        width, height = frame_size(steps)
+        click.echo(f"cnnpipe animate: wrote {gif_path} ({count} frames, {width}x{height})",
+                   err=True)
+        return
+    out = Console(highlight=False)
+    if not wants_live(no_live, sys.stdout):
+        for step in steps.steps:
+            out.print(_render(steps, step, kernels[0].name))
+            out.print()
+        return
+    import time
+
+    from rich.live import Live
+
+    with Live(_render(steps, steps.steps[0], kernels[0].name), console=out,
+              auto_refresh=False) as live:
+        for step in steps.steps:
+            live.update(_render(steps, step, kernels[0].name), refresh=True)
+            time.sleep(speed)
+
+
+def wants_live(no_live, stdout) -> bool:
+    """Animate in place only on a terminal: a file or pipe gets every step as plain text."""
+    isatty = getattr(stdout, "isatty", None)
+    return not no_live and isatty is not None and bool(isatty())
+
+
+def _load_small(path):
+    from cnnpipe import io
+    from cnnpipe.errors import InputError
+
+    try:
+        array = io.load_image(path).array
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    if array.shape[0] > MAX_SIDE or array.shape[1] > MAX_SIDE:
+        raise InputError(f"{path}: is {array.shape[0]}x{array.shape[1]}; animate takes at most "
+                         f"{MAX_SIDE}x{MAX_SIDE} (crop it, or use `cnnpipe run` for big inputs)")
+    return array
+
+
+def _render(walk, step, kernel_name):
+    """One step as a rich renderable; brackets mark the window so it shows without colour."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    conv_stage = step.stage == "conv"
+    grid = walk.padded if conv_stage else walk.activated
+    output = walk.conv if conv_stage else walk.pooled
+    dh, dw = step.dilation
+    window = {(r, c) for r in range(step.row0, step.row1, dh)
+              for c in range(step.col0, step.col1, dw)}
+    rows = max(grid.shape[0], step.row1)
+    cols = max(grid.shape[1], step.col1)
+    width = max(len(_num(v)) for v in list(grid.ravel()) + list(output.ravel()))
+
+    left = Text()
+    for r in range(rows):
+        for c in range(cols):
+            inside = r < grid.shape[0] and c < grid.shape[1]
+            text = _num(grid[r, c]) if inside else ("·" if (r, c) in window else "")
+            left.append_text(_cell(text, width, (r, c) in window, "bold black on yellow"))
+        if r < rows - 1:
+            left.append("\n")
+    right = Text()
+    for r in range(output.shape[0]):
+        for c in range(output.shape[1]):
+            done = (r, c) <= (step.out_row, step.out_col)
+            current = (r, c) == (step.out_row, step.out_col)
+            right.append_text(_cell(_num(output[r, c]) if done else ".", width, current,
+                                    "bold black on cyan"))
+        if r < output.shape[0] - 1:
+            right.append("\n")
+
+    if conv_stage:
+        titles = (f"input {walk.image.shape[0]}x{walk.image.shape[1]}"
+                  + (" (padded)" if grid.shape != walk.image.shape else ""),
+                  f"feature map ({kernel_name})")
+        heading = "Convolution"
+    else:
+        titles = ("feature map after activation", f"pooled ({step.mode})")
+        heading = "Pooling"
+    layout = Table.grid(padding=(0, 4))
+    layout.add_row(Text(titles[0], style="bold"), Text(titles[1], style="bold"))
+    layout.add_row(left, right)
+    where = (f"{heading} step {step.number}/{step.total}: window rows {step.row0}-"
+             f"{step.row1 - 1}, cols {step.col0}-{step.col1 - 1} → cell "
+             f"({step.out_row}, {step.out_col})" + (", partial window" if step.partial else ""))
+    return Group(Text(where, style="bold"), layout, Text(step.arithmetic(), style="bold red"))
+
+
+def _cell(text, width, marked, style):
+    from rich.text import Text
+
+    if marked:
+        return Text(f"[{text:>{width}}]", style=style)
+    return Text(f" {text:>{width}} ")
+
+
+def _num(value) -> str:
+    value = float(value)
+    if value == 0:
+        return "0"
+    if value == round(value) and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.2f}"
