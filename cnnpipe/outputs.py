@@ -19,7 +19,7 @@ import numpy as np
 
 from cnnpipe import io, mapping
 from cnnpipe.errors import OutputError
-from cnnpipe.pipeline import Params, iter_detectors
+from cnnpipe.pipeline import Params, check_kernel_fits, check_shapes, iter_detectors
 
 MANIFEST = "manifest.json"
 PREVIOUS = ".cnnpipe-previous.json"  # the file list of a run being replaced
@@ -163,15 +163,41 @@ class _Writer:
 
 def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) -> dict:
     """Run the pipeline on ``loaded`` and write every file; return the manifest."""
-    from cnnpipe import __version__
-
     image = loaded.array
     params = config.params
     scale_kind, fixed_range = mapping.parse_scale(config.scale)
+    for kernel in config.kernels:  # fail before the folder is touched
+        check_kernel_fits(image, kernel, params)
+    check_shapes(image.shape, config.kernels, params)
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
+    try:
+        return _write_all(loaded, config, folder, source_label, scale_kind, fixed_range)
+    except BaseException:
+        if created:  # leave nothing behind for an input that failed in a new folder
+            _remove_tree_we_wrote(folder)
+        raise
+
+
+def _remove_tree_we_wrote(folder: Path) -> None:
+    try:
+        for entry in os.scandir(folder):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, scale_kind,
+               fixed_range) -> dict:
+    from cnnpipe import __version__
+
+    image = loaded.array
+    params = config.params
     old_files = _previous_files(folder)
 
     writer = _Writer(folder, config.threads)

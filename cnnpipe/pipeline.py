@@ -106,6 +106,21 @@ def check_kernel_fits(image: np.ndarray, kernel, params: Params) -> None:
                 f"{channels}{hint}")
 
 
+def check_shapes(image_shape: tuple, kernels: Sequence, params: Params) -> None:
+    """Raise ParameterError, before anything is computed or written, if a stage cannot run.
+
+    Checks every detector's feature-map size and the pooled size (a window
+    larger than the map with ``edge="drop"``), with messages naming the sizes.
+    """
+    in_hw = tuple(image_shape[-2:])
+    for kernel in kernels:
+        out_hw = ops.conv_output_shape(in_hw, kernel.weights.shape[-2:],
+                                       stride=params.conv_stride, padding=params.padding,
+                                       dilation=params.dilation)
+        if params.pool != "none":
+            ops.pool_output_shape(out_hw, params.window, params.stride, params.edge)
+
+
 def convolve(image: np.ndarray, weights: np.ndarray, params: Params) -> np.ndarray:
     """Apply one or several detectors with the layer's convolution options.
 

@@ -190,3 +190,14 @@ def test_color_rgb_gives_colour_maps(invoke, tmp_path):
     assert conv.shape == (3, 298, 449)
     with Image.open(folder / "01-conv-sobel-x.png") as im:
         assert im.mode == "RGB" and im.size == (449, 298)
+
+
+def test_failed_input_leaves_no_folder_and_its_error_is_one_unwrapped_line(invoke, tmp_path):
+    (tmp_path / "row.csv").write_text("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20\n")
+    out = tmp_path / "a-rather-long-output-folder-name-so-the-message-passes-80-columns"
+    result = invoke("run", tmp_path / "row.csv", "-k", "sobel-x", "-o", out)
+    assert result.exit_code in (1, 2)
+    lines = [line for line in result.stderr.splitlines() if "row.csv" in line]
+    assert len(lines) == 1
+    assert "1x20" in lines[0] and "3x3" in lines[0]
+    assert not (out / "row").exists()
