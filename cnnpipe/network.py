@@ -84,6 +84,11 @@ class Network:
     source: str = ""
     description: str = ""
 
+    def all_kernels(self) -> list:
+        """Every layer's detectors, named ``L1 sobel-x`` ... (for tables)."""
+        return [dataclasses.replace(k, name=f"L{layer.number} {k.name}")
+                for layer in self.layers for k in layer.kernels]
+
     def digest_parts(self) -> list:
         """What decides the maps: per layer its settings and every detector's weights."""
         parts = []
