@@ -102,16 +102,16 @@ def make_variants(image: np.ndarray, shifts: Sequence[int] = (1, 2, 3, 4), *, ax
     for s in shifts:
         dy, dx = (s if my else 0), (s if mx else 0)
         window = image[..., my - dy:h - dy, mx - dx:w - dx]
-        variants.append(Variant(f"shift {s}", "shift", np.ascontiguousarray(window), (dy, dx), s))
+        variants.append(Variant(f"{s} px", "shift", np.ascontiguousarray(window), (dy, dx), s))
     if rotate is not None:
         if not math.isfinite(rotate) or abs(rotate) > 180:
             raise ParameterError(f"`rotate` must be between -180 and 180 degrees (got {rotate})")
-        variants.append(Variant(f"rotate {rotate:g}°", "rotate", warp(ref, rotate, 1.0),
+        variants.append(Variant(f"rot {rotate:g}°", "rotate", warp(ref, rotate, 1.0),
                                 None, rotate))
     if scale_by is not None:
         if not math.isfinite(scale_by) or not 0.25 <= scale_by <= 4:
             raise ParameterError(f"`scale-by` must be between 0.25 and 4 (got {scale_by})")
-        variants.append(Variant(f"scale {scale_by:g}x", "scale", warp(ref, 0.0, scale_by),
+        variants.append(Variant(f"scale {scale_by:g}", "scale", warp(ref, 0.0, scale_by),
                                 None, scale_by))
     return np.ascontiguousarray(ref), variants
 
@@ -211,12 +211,13 @@ def experiment(image: np.ndarray, network: Network, shifts: Sequence[int] = (1, 
             for det_a, det_b in zip(lm_a.detectors, lm_b.detectors, strict=True):
                 for (stage, a), (_, b) in zip(det_a.items(), det_b.items(), strict=True):
                     offset = None
+                    sy, sx = stage_stride(params, stage)
                     if variant.shift is not None:
-                        sy, sx = stage_stride(params, stage)
                         offset = (cells(variant.shift[0], sy), cells(variant.shift[1], sx))
                     rows.append({"layer": lm_a.layer.number, "stage": stage,
                                  "detector": det_a.kernel.name, "variant": variant.label,
                                  "kind": variant.kind,
+                                 "stride": [sy, sx],
                                  "offset": list(offset) if offset is not None else None,
                                  "shape": list(a.shape), **compare(a, b, offset)})
     return {"reference_shape": list(ref.shape), "axis": axis,
