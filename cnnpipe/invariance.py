@@ -126,7 +126,7 @@ def warp(image: np.ndarray, degrees: float, scale: float) -> np.ndarray:
     h, w = image.shape[-2:]
     cy, cx = (h - 1) / 2, (w - 1) / 2
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    t = math.radians(degrees)
+    t = -math.radians(degrees)  # rows grow downwards: this makes positive angles counter-clockwise
     # the source of each output pixel: undo the scale, then rotate back
     dy, dx = (yy - cy) / scale, (xx - cx) / scale
     sy = cy + math.cos(t) * dy - math.sin(t) * dx

@@ -226,8 +226,8 @@ def _params(table: dict, where: str) -> Params:
         if key in table:
             value = table[key]
             if isinstance(value, bool) or not isinstance(value, int | str | list):
-                raise ParameterError(f"{where}: `{key}` must be an integer, \"HxW\" or [rows, cols] "
-                                     f"(got {_type_name(value)})")
+                raise ParameterError(f"{where}: `{key}` must be an integer, \"HxW\" or "
+                                     f"[rows, cols] (got {_type_name(value)})")
             try:
                 values[key] = ops.as_pair(tuple(value) if isinstance(value, list) else value, key)
             except ParameterError as exc:
