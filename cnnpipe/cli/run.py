@@ -58,10 +58,10 @@ from cnnpipe.cli.options import (
               help="Print one JSON object per input (JSON Lines) on stdout, nothing else.")
 @click.option("-q", "--quiet", is_flag=True, help="Nothing on stdout but --json output.")
 def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding, pad_mode,
-        dilation, flip, activation, leak, pool_mode, window, stride, edge, color, pipeline_file,
-        out_root, npy,
+        dilation, flip, activation, leak, pool_mode, window, stride, edge, color, out_root, npy,
         cmap, scale, bit_depth, no_overview, png_compression, provenance, max_pixels, table_max,
-        recursive, workers, skip_existing, fail_fast, dry_run, as_json, quiet):
+        recursive, workers, skip_existing, fail_fast, dry_run, as_json, quiet,
+        pipeline_file=None):
     """Run convolution -> ReLU -> pooling on images, matrices or folders.
 
     INPUT is an image (PNG, JPEG, BMP, TIFF, GIF, WebP), a matrix (.npy, .csv,
@@ -101,11 +101,6 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
                           dilation=dilation, flip=flip, activation=activation, leak=leak,
                           pool_mode=pool_mode, window=window, stride=stride, edge=edge,
                           color=color)
-    mapping.parse_scale(scale)
-    if bit_depth == "16" and cmap != "gray":
-        raise ParameterError(f"--bit-depth 16 needs --cmap gray (got --cmap {cmap})")
-    if hasattr(mapping, "check_cmap"):
-        mapping.check_cmap(cmap)
     network = None
     if pipeline_file is not None:
         from cnnpipe.network import load_network
@@ -113,6 +108,12 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
         _refuse_layer_options(click.get_current_context())
         network = load_network(pipeline_file, in_channels=3 if color == "rgb" else 1)
         kernels = network.all_kernels()
+
+    mapping.parse_scale(scale)
+    if bit_depth == "16" and cmap != "gray":
+        raise ParameterError(f"--bit-depth 16 needs --cmap gray (got --cmap {cmap})")
+    if hasattr(mapping, "check_cmap"):
+        mapping.check_cmap(cmap)
 
     def warn(message):
         err.print(f"cnnpipe: warning: {message}", markup=False)
