@@ -161,7 +161,12 @@ def process(job: Job, config) -> dict:
         loaded.info.setdefault("path", label)
         if job.source == "-":
             loaded.info["path"] = "-"
-        manifest = outputs.write_outputs(loaded, config, folder, label)
+        if getattr(config, "network", None) is not None:
+            from cnnpipe.network_outputs import write_network_outputs
+
+            manifest = write_network_outputs(loaded, config, folder, label)
+        else:
+            manifest = outputs.write_outputs(loaded, config, folder, label)
         return {**manifest, "status": "ok", "output": str(folder),
                 "seconds": round(time.perf_counter() - started, 3)}
     except CnnpipeError as exc:

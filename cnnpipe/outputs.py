@@ -43,6 +43,7 @@ class RunConfig:
     provenance: bool = False
     threads: int = 2
     extra: dict = field(default_factory=dict)
+    network: object = None  # a cnnpipe.network.Network for `run --pipeline` (picklable)
 
     def options(self) -> dict:
         """The output options, as recorded in the manifest."""
@@ -58,6 +59,8 @@ class RunConfig:
             h.update(k.name.encode())
             h.update(str(k.weights.shape).encode())
             h.update(np.ascontiguousarray(k.weights, dtype=np.float32).tobytes())
+        if self.network is not None:
+            h.update(json.dumps(self.network.digest_parts(), sort_keys=True).encode())
         return h.hexdigest()
 
 

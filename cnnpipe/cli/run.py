@@ -25,6 +25,9 @@ from cnnpipe.cli.options import (
 @pool_options
 @click.option("--color", type=click.Choice(["gray", "rgb"]), default="gray", show_default=True,
               help="gray: luminance; rgb: each detector on each channel, colour PNGs.")
+@click.option("--pipeline", "pipeline_file", default=None, metavar="FILE.toml",
+              help="Run the stacked layers of a pipeline file (see samples/net.toml) instead "
+                   "of one layer; the detector and layer options then come from the file.")
 @click.option("-o", "--out", "out_root", default="cnnpipe-out", show_default=True,
               metavar="DIR", help="Output root; each input gets OUT/NAME/.")
 @click.option("--npy", is_flag=True, help="Also save each map's exact float values as .npy.")
@@ -58,7 +61,8 @@ from cnnpipe.cli.options import (
 def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding, pad_mode,
         dilation, flip, activation, leak, pool_mode, window, stride, edge, color, out_root, npy,
         cmap, scale, bit_depth, no_overview, png_compression, provenance, max_pixels, table_max,
-        recursive, workers, skip_existing, fail_fast, dry_run, as_json, quiet):
+        recursive, workers, skip_existing, fail_fast, dry_run, as_json, quiet,
+        pipeline_file=None):
     """Run convolution -> ReLU -> pooling on images, matrices or folders.
 
     INPUT is an image (PNG, JPEG, BMP, TIFF, GIF, WebP), a matrix (.npy, .csv,
@@ -74,6 +78,7 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
       cnnpipe run photos/ -r -j 2 --skip-existing
       cnnpipe run photos/ --json -q | jq -r 'select(.status=="failed") | .input.path'
       cat photo.png | cnnpipe run - -o out
+      cnnpipe run photo.jpg --pipeline samples/net.toml
     """
     import os
 
@@ -99,6 +104,14 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
                           dilation=dilation, flip=flip, activation=activation, leak=leak,
                           pool_mode=pool_mode, window=window, stride=stride, edge=edge,
                           color=color)
+    network = None
+    if pipeline_file is not None:
+        from cnnpipe.network import load_network
+
+        _refuse_layer_options(click.get_current_context())
+        network = load_network(pipeline_file, in_channels=3 if color == "rgb" else 1)
+        kernels = network.all_kernels()
+
     mapping.parse_scale(scale)
     mapping.check_cmap(cmap)
     if bit_depth == "16" and cmap not in ("gray", "auto"):
@@ -125,9 +138,12 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
                        overview=not no_overview, png_compression=png_compression,
                        max_pixels=max_pixels, provenance=provenance,
                        threads=2 if (workers == 1 or len(jobs) == 1) else 1,
-                       extra={"skip_existing": skip_existing, "table_max": table_max})
+                       extra={"skip_existing": skip_existing, "table_max": table_max},
+                       network=network)
 
     if dry_run:
+        if network is not None:
+            from cnnpipe.network_outputs import planned_files
         files = planned_files(config)
         for job in jobs:
             folder = os.path.join(out_root, *job.name.split("/"))
@@ -186,6 +202,22 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
         usage = all(r.get("usage_error") for r in failed) and counts["ok"] + counts[
             "skipped"] == 0
         raise SystemExit(int(ExitCode.USAGE if usage else ExitCode.FAILED))
+
+
+_LAYER_OPTIONS = ("kernel_specs", "random_n", "seed", "random_size", "conv_stride", "padding",
+                  "pad_mode", "dilation", "flip", "activation", "leak", "pool_mode", "window",
+                  "stride", "edge")
+
+
+def _refuse_layer_options(ctx):
+    """With --pipeline the file decides every layer; a layer option too would be ambiguous."""
+    from click.core import ParameterSource
+
+    for param in ctx.command.params:
+        if param.name in _LAYER_OPTIONS and ctx.get_parameter_source(param.name) not in (
+                ParameterSource.DEFAULT, None):
+            raise click.UsageError(f"{param.opts[-1]} cannot be combined with --pipeline; set it "
+                                   "per layer in the pipeline file")
 
 
 def _progress(err, total):
