@@ -166,15 +166,31 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
     from cnnpipe import __version__
 
     image = loaded.array
-    params = config.params
     scale_kind, fixed_range = mapping.parse_scale(config.scale)
+    check_shapes(image, config)  # a detector that cannot fit fails before any file exists
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
-    old_files = _previous_files(folder)
-
     writer = _Writer(folder, config.threads)
+    try:
+        remove_leftover_temps(folder)
+        old_files = _previous_files(folder)
+        manifest = _write_all(loaded, config, folder, source_label, writer, scale_kind,
+                              fixed_range, __version__)
+    except BaseException:
+        # Complete or absent: a failed or interrupted input leaves none of this run's files.
+        _discard(folder, writer.written, created)
+        raise
+    _remove_stale(folder, old_files, set(manifest["files"]))
+    return manifest
+
+
+def _write_all(loaded, config, folder, source_label, writer, scale_kind, fixed_range,
+               version) -> dict:
+    image = loaded.array
+    params = config.params
     maps_meta = []
     sheet = None
     try:
@@ -232,7 +248,7 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
         writer.finish()
 
     manifest = {
-        "cnnpipe": __version__,
+        "cnnpipe": version,
         "input": {**loaded.info, "shape": list(image.shape)},
         "params": {**params.to_dict(), **config.options()},
         "kernels": [_kernel_meta(k) for k in config.kernels],
@@ -243,8 +259,56 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
     }
     io.atomic_write(folder / MANIFEST,
                     (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
-    _remove_stale(folder, old_files, set(manifest["files"]))
     return manifest
+
+
+def check_shapes(image: np.ndarray, config: RunConfig) -> None:
+    """Raise ParameterError (naming the sizes) when a detector or the pooling window cannot fit."""
+    from cnnpipe import ops
+    from cnnpipe.pipeline import check_kernel_fits
+
+    params = config.params
+    for kernel in config.kernels:
+        check_kernel_fits(image, kernel, params)
+        out_hw = ops.conv_output_shape(image.shape[-2:], kernel.weights.shape[-2:],
+                                       stride=params.conv_stride, padding=params.padding,
+                                       dilation=params.dilation)
+        if params.pool != "none":
+            ops.pool_output_shape(out_hw, params.window, params.stride, params.edge)
+
+
+def remove_leftover_temps(folder: Path) -> list[str]:
+    """Remove temporary files an earlier, killed run left in ``folder``; return their names.
+
+    Only names :func:`cnnpipe.io.is_temp_name` recognises (``.NAME.cnnpipe-tmp-XXXXXXXX``)
+    are touched. A process killed with SIGKILL cannot clean up after itself.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if io.is_temp_name(entry.name):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            removed.append(entry.name)
+    return removed
+
+
+def _discard(folder: Path, written: list[str], created: bool) -> None:
+    for name in written:
+        try:
+            os.unlink(folder / name)
+        except OSError:
+            pass
+    if created:
+        try:
+            os.rmdir(folder)  # only if empty: never removes anything else
+        except OSError:
+            pass
 
 
 def _title(source_label, loaded, config: RunConfig) -> str:

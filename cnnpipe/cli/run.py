@@ -103,7 +103,7 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
         mapping.check_cmap(cmap)
 
     def warn(message):
-        err.print(f"cnnpipe: warning: {message}", markup=False)
+        err.print(f"cnnpipe: warning: {message}", markup=False, soft_wrap=True)
 
     jobs = batch.discover(inputs, recursive=recursive, on_warning=warn)
     if not jobs:
@@ -150,9 +150,10 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
             label = "stdin" if job.source == "-" else job.source
             message = f"{label}: {report['error']}"
             if progress is not None:
-                progress.console.print(message, markup=False, highlight=False, style="red")
+                progress.console.print(message, markup=False, highlight=False, style="red",
+                                       soft_wrap=True)
             else:
-                err.print(message, markup=False, highlight=False, style="red")
+                err.print(message, markup=False, highlight=False, style="red", soft_wrap=True)
         if progress is not None:
             progress.advance(task)
 
@@ -174,7 +175,7 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
         extra = f", {not_run} not started (--fail-fast)" if not_run else ""
         err.print(f"cnnpipe: {counts['ok']} processed, {counts['failed']} failed, "
                   f"{counts['skipped']} skipped{extra} in {elapsed:.1f} s -> {out_root}",
-                  markup=False, highlight=False)
+                  markup=False, highlight=False, soft_wrap=True)
     if counts["failed"]:
         failed = [r for r in reports if r["status"] == "failed"]
         usage = all(r.get("usage_error") for r in failed) and counts["ok"] + counts[
