@@ -83,8 +83,8 @@ def _scan(root: Path, recursive: bool) -> Iterable[Path]:
                 continue
             try:
                 is_dir = entry.is_dir()
-            except OSError:
-                continue
+            except OSError:  # a symlink loop: listed, so it fails with its reason, not silently
+                is_dir = False
             if is_dir:
                 subdirs.append(Path(entry.path))
             elif Path(entry.name).suffix.lower() in SUPPORTED_EXTENSIONS:
