@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +129,9 @@ class _Writer:
         self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
         self.pending = []
         self.written: list[str] = []
+        self._state = threading.Condition()
+        self._running = 0
+        self._stopped = False
 
     def png(self, name: str, pixels: np.ndarray, text: dict, compression: int):
         self._submit(name, lambda: io.encode_png(pixels, compression=compression, text=text))
@@ -147,9 +151,35 @@ class _Writer:
         if self.pool is None:
             action()
             return
-        self.pending.append(self.pool.submit(action))
+        self.pending.append(self.pool.submit(self._guarded, action))
         if len(self.pending) > 8:  # bound the pixel buffers waiting to be encoded
             self.pending.pop(0).result()
+
+    def _guarded(self, action):
+        with self._state:
+            if self._stopped:
+                return
+            self._running += 1
+        try:
+            action()
+        finally:
+            with self._state:
+                self._running -= 1
+                self._state.notify_all()
+
+    def abort(self):
+        """Cancel queued writes and wait for running ones, so a clean-up sees every file.
+
+        A signal can interrupt ``submit`` after a worker thread started but before the
+        executor recorded it, so its shutdown cannot be trusted to wait for every write.
+        """
+        with self._state:
+            self._stopped = True
+            while self._running:
+                self._state.wait()
+        self.pending = []
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
     def finish(self):
         try:
@@ -169,19 +199,23 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
     scale_kind, fixed_range = mapping.parse_scale(config.scale)
     check_shapes(image, config)  # a detector that cannot fit fails before any file exists
     created = not folder.exists()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
     writer = _Writer(folder, config.threads)
     try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
         remove_leftover_temps(folder)
         old_files = _previous_files(folder)
         manifest = _write_all(loaded, config, folder, source_label, writer, scale_kind,
                               fixed_range, __version__)
     except BaseException:
-        # Complete or absent: a failed or interrupted input leaves none of this run's files.
-        _discard(folder, writer.written, created)
+        # Complete or absent: a failed or interrupted input leaves none of this run's files,
+        # unless its manifest (written last) already landed: then the folder is complete.
+        writer.abort()
+        if not (folder / MANIFEST).exists():
+            _discard(folder, writer.written, created)
         raise
     _remove_stale(folder, old_files, set(manifest["files"]))
     return manifest
