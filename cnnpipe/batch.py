@@ -206,7 +206,7 @@ def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
         return [r for r in reports if r is not None]
 
     own = executor is None
-    pool = executor or ProcessPoolExecutor(max_workers=workers)
+    pool = executor or ProcessPoolExecutor(max_workers=workers, initializer=_ignore_ctrl_c)
     limit = 2 * max(1, workers)
     pending = {}
     stop = False
@@ -240,6 +240,15 @@ def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
     return [r for r in reports if r is not None]
+
+
+def _ignore_ctrl_c() -> None:
+    """Worker start-up: a terminal's Ctrl-C reaches every process of the group; only the
+    main process acts on it (it stops submitting and lets running inputs finish whole),
+    so workers neither die mid-input nor print tracebacks."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def summarize(reports: Iterable[dict]) -> dict:
