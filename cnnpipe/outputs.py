@@ -105,6 +105,9 @@ def is_complete(folder: Path, config: RunConfig) -> bool:
     return all((folder / name).is_file() for name in manifest.get("files", []))
 
 
+#: Pixel and value buffers queued for background encoding, at most (see _Writer).
+PENDING_BYTES = 64 * 1024 * 1024
+
 SMALL_MAP = 32  # maps at most this many rows and columns carry their values in the manifest
 
 
@@ -134,16 +137,18 @@ class _Writer:
         self._stopped = False
 
     def png(self, name: str, pixels: np.ndarray, text: dict, compression: int):
-        self._submit(name, lambda: io.encode_png(pixels, compression=compression, text=text))
+        self._submit(name, lambda: io.encode_png(pixels, compression=compression, text=text),
+                     nbytes=pixels.nbytes)
 
     def raw(self, name: str, make_bytes):
         self._submit(name, make_bytes)
 
     def npy(self, name: str, array: np.ndarray):
         array = np.ascontiguousarray(array, dtype=np.float32)
-        self._submit(name, None, lambda: io.save_matrix(self.folder / name, array))
+        self._submit(name, None, lambda: io.save_matrix(self.folder / name, array),
+                     nbytes=array.nbytes)
 
-    def _submit(self, name, make_bytes, action=None):
+    def _submit(self, name, make_bytes, action=None, nbytes=0):
         if action is None:
             def action():
                 io.atomic_write(self.folder / name, make_bytes())
@@ -151,9 +156,12 @@ class _Writer:
         if self.pool is None:
             action()
             return
-        self.pending.append(self.pool.submit(self._guarded, action))
-        if len(self.pending) > 8:  # bound the pixel buffers waiting to be encoded
-            self.pending.pop(0).result()
+        self.pending.append((self.pool.submit(self._guarded, action), nbytes))
+        # Bound the buffers waiting to be encoded by count and by bytes: on a 12 MP photo
+        # one colour map is 36 MB, and eight of them would dominate the peak memory.
+        while len(self.pending) > 1 and (len(self.pending) > 8 or sum(
+                size for _, size in self.pending) > PENDING_BYTES):
+            self.pending.pop(0)[0].result()
 
     def _guarded(self, action):
         with self._state:
@@ -183,7 +191,7 @@ class _Writer:
 
     def finish(self):
         try:
-            for future in self.pending:
+            for future, _ in self.pending:
                 future.result()
         finally:
             self.pending = []
