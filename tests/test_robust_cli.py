@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, load_manifest, write_png
-from hostile import bomb_png, make_corpus, make_tricky_names
+from hostile import bomb_png, make_corpus, make_more_matrices, make_tricky_names
 from PIL import Image
 
 # Cases whose path is not a file to refuse one by one (a directory is scanned instead).
@@ -27,7 +27,8 @@ NOT_FILES = {"directory"}
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    return make_corpus(tmp_path_factory.mktemp("hostile"))
+    folder = tmp_path_factory.mktemp("hostile")
+    return {**make_corpus(folder), **make_more_matrices(folder / "more")}
 
 
 def good_image(path, seed=0, shape=(12, 14)):
@@ -73,7 +74,8 @@ def corpus_cases():
              "truncated-jpg", "truncated-gif", "truncated-tif", "truncated-webp",
              "bad-crc-ihdr", "bad-crc-idat", "eps", "eps-as-png", "psd", "ico", "bomb-png",
              "over-limit-png", "bomb-gif", "bomb-gif-frame", "pickle-npy", "complex-npy",
-             "cube-npy", "vector-npy", "zero-size-npy", "nan-npy", "truncated-npy", "not-npy",
+             "cube-npy", "vector-npy", "4d-npy", "inf-npy", "zero-size-npy", "nan-npy",
+             "truncated-npy", "not-npy",
              "nan-csv", "inf-txt", "ragged-csv", "non-numeric-csv", "empty-cell-csv",
              "blank-csv", "binary-csv", "device", "symlink-loop", "broken-symlink"]
     if hasattr(os, "mkfifo"):
@@ -159,6 +161,27 @@ def test_debug_shows_the_traceback_that_is_otherwise_hidden(invoke, tmp_path):
     from cnnpipe.cli import cli
     debug = CliRunner().invoke(cli, ["--debug", "run", str(tmp_path / "a.png"), "-k", "1,2;3"])
     assert debug.exit_code != 0 and debug.exception is not None  # raised, not swallowed
+
+
+def test_unreadable_file_gives_one_line(invoke, tmp_path, monkeypatch):
+    # Root reads any file whatever its mode bits, so the refusal is simulated at open().
+    good_image(tmp_path / "secret.png")
+    good_image(tmp_path / "fine.png", 1)
+    from cnnpipe import _io_common
+
+    real_open = _io_common.os.open
+
+    def guarded_open(path, flags, *args):
+        if os.fspath(path).endswith("secret.png"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(_io_common.os, "open", guarded_open)
+    result = run(invoke, tmp_path / "secret.png", tmp_path / "fine.png", "-o", tmp_path / "o")
+    assert result.exit_code == 1
+    assert stderr_lines(result) == [
+        f"{tmp_path / 'secret.png'}: permission denied (the file is not readable)"]
+    assert os.listdir(tmp_path / "o") == ["fine"]
 
 
 # --------------------------------------------------------------------------- policies
