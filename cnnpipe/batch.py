@@ -163,15 +163,22 @@ def process(job: Job, config) -> dict:
         manifest = outputs.write_outputs(loaded, config, folder, label)
         return {**manifest, "status": "ok", "output": str(folder),
                 "seconds": round(time.perf_counter() - started, 3)}
-    except CnnpipeError as exc:
-        return _failure(label, folder, str(exc), int(exc.exit_code),
-                        usage=isinstance(exc, ParameterError))
-    except MemoryError:
-        return _failure(label, folder, "out of memory (try a smaller image or fewer detectors)", 1)
-    except RecursionError as exc:  # pragma: no cover - defensive
-        return _failure(label, folder, f"internal error: {exc}", 1)
-    except (OSError, ValueError) as exc:
-        return _failure(label, folder, f"{type(exc).__name__}: {exc}", 1)
+    except (CnnpipeError, MemoryError, RecursionError, OSError, ValueError) as exc:
+        if isinstance(exc, CnnpipeError):
+            report = _failure(label, folder, str(exc), int(exc.exit_code),
+                              usage=isinstance(exc, ParameterError))
+        elif isinstance(exc, MemoryError):
+            report = _failure(label, folder,
+                              "out of memory (try a smaller image or fewer detectors)", 1)
+        elif isinstance(exc, RecursionError):  # pragma: no cover - defensive
+            report = _failure(label, folder, f"internal error: {exc}", 1)
+        else:
+            report = _failure(label, folder, f"{type(exc).__name__}: {exc}", 1)
+        if config.extra.get("debug"):  # `cnnpipe --debug run`: the traceback behind the line
+            import traceback
+
+            report["traceback"] = "".join(traceback.format_exception(exc))
+        return report
 
 
 def _failure(label, folder, message, code, usage=False) -> dict:

@@ -184,6 +184,21 @@ def test_unreadable_file_gives_one_line(invoke, tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "o") == ["fine"]
 
 
+def test_debug_adds_the_traceback_of_a_failed_input(invoke, corpus, tmp_path):
+    from click.testing import CliRunner
+
+    from cnnpipe.cli import cli
+    good_image(tmp_path / "a.png")
+    path = corpus["truncated-png"][0]
+    result = CliRunner().invoke(cli, ["--debug", "run", str(path), str(tmp_path / "a.png"),
+                                      "-j", "1", "-q", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert f"{path}: truncated PNG file" in result.stderr
+    assert "Traceback (most recent call last)" in result.stderr and "InputError" in result.stderr
+    plain = run(invoke, path, "-o", tmp_path / "o2")
+    assert "Traceback" not in plain.stderr
+
+
 # --------------------------------------------------------------------------- policies
 
 

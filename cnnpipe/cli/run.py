@@ -120,7 +120,8 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
                        overview=not no_overview, png_compression=png_compression,
                        max_pixels=max_pixels, provenance=provenance,
                        threads=2 if (workers == 1 or len(jobs) == 1) else 1,
-                       extra={"skip_existing": skip_existing, "table_max": table_max})
+                       extra={"skip_existing": skip_existing, "table_max": table_max,
+                              "debug": _debug_requested()})
 
     if dry_run:
         files = planned_files(config)
@@ -154,6 +155,8 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
                                        soft_wrap=True)
             else:
                 err.print(message, markup=False, highlight=False, style="red", soft_wrap=True)
+            if report.get("traceback"):
+                sys.stderr.write(report["traceback"])
         if progress is not None:
             progress.advance(task)
 
@@ -181,6 +184,14 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
         usage = all(r.get("usage_error") for r in failed) and counts["ok"] + counts[
             "skipped"] == 0
         raise SystemExit(int(ExitCode.USAGE if usage else ExitCode.FAILED))
+
+
+def _debug_requested() -> bool:
+    import os
+
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return bool(obj and obj.get("debug")) or bool(os.environ.get("CNNPIPE_DEBUG"))
 
 
 def _progress(err, total):
