@@ -84,8 +84,8 @@ def _scan(root: Path, recursive: bool) -> Iterable[Path]:
                 continue
             try:
                 is_dir = entry.is_dir()
-            except OSError:
-                continue
+            except OSError:  # a symlink loop: listed, so it fails with its reason, not silently
+                is_dir = False
             if is_dir:
                 subdirs.append(Path(entry.path))
             elif Path(entry.name).suffix.lower() in SUPPORTED_EXTENSIONS:
@@ -169,15 +169,22 @@ def process(job: Job, config) -> dict:
             manifest = outputs.write_outputs(loaded, config, folder, label)
         return {**manifest, "status": "ok", "output": str(folder),
                 "seconds": round(time.perf_counter() - started, 3)}
-    except CnnpipeError as exc:
-        return _failure(label, folder, str(exc), int(exc.exit_code),
-                        usage=isinstance(exc, ParameterError))
-    except MemoryError:
-        return _failure(label, folder, "out of memory (try a smaller image or fewer detectors)", 1)
-    except RecursionError as exc:  # pragma: no cover - defensive
-        return _failure(label, folder, f"internal error: {exc}", 1)
-    except (OSError, ValueError) as exc:
-        return _failure(label, folder, f"{type(exc).__name__}: {exc}", 1)
+    except (CnnpipeError, MemoryError, RecursionError, OSError, ValueError) as exc:
+        if isinstance(exc, CnnpipeError):
+            report = _failure(label, folder, str(exc), int(exc.exit_code),
+                              usage=isinstance(exc, ParameterError))
+        elif isinstance(exc, MemoryError):
+            report = _failure(label, folder,
+                              "out of memory (try a smaller image or fewer detectors)", 1)
+        elif isinstance(exc, RecursionError):  # pragma: no cover - defensive
+            report = _failure(label, folder, f"internal error: {exc}", 1)
+        else:
+            report = _failure(label, folder, f"{type(exc).__name__}: {exc}", 1)
+        if config.extra.get("debug"):  # `cnnpipe --debug run`: the traceback behind the line
+            import traceback
+
+            report["traceback"] = "".join(traceback.format_exception(exc))
+        return report
 
 
 def _failure(label, folder, message, code, usage=False) -> dict:
@@ -258,6 +265,12 @@ def _init_worker() -> None:
     workers are spawned, not forked, so nothing is imported yet — forking a
     process that runs a progress-bar thread is not safe either).
     """
+    import signal
+
+    # A terminal's Ctrl-C reaches every process of the group; only the main
+    # process acts on it (it stops submitting and lets running inputs finish
+    # whole), so workers neither die mid-input nor print tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     from cnnpipe import _conv_fast

@@ -392,7 +392,7 @@ def values_from_png(path) -> np.ndarray:
     # size-bomb and truncation checks, so a hostile PNG fails with one clear line.
     from cnnpipe import io
 
-    fp, im = io._open_png(path)
+    fp, im = io.open_png(path)
     with fp:
         mapping = mapping_from_png_text(im.text)
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):

@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from cnnpipe import io, mapping
+from cnnpipe import io, mapping, pipeline
 from cnnpipe.errors import OutputError
-from cnnpipe.pipeline import Params, check_kernel_fits, check_shapes, iter_detectors
+from cnnpipe.pipeline import Params, iter_detectors
 
 MANIFEST = "manifest.json"
 PREVIOUS = ".cnnpipe-previous.json"  # the file list of a run being replaced
@@ -107,6 +108,9 @@ def is_complete(folder: Path, config: RunConfig) -> bool:
     return all((folder / name).is_file() for name in manifest.get("files", []))
 
 
+#: Pixel and value buffers queued for background encoding, at most (see _Writer).
+PENDING_BYTES = 64 * 1024 * 1024
+
 SMALL_MAP = 32  # maps at most this many rows and columns carry their values in the manifest
 
 
@@ -131,18 +135,23 @@ class _Writer:
         self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
         self.pending = []
         self.written: list[str] = []
+        self._state = threading.Condition()
+        self._running = 0
+        self._stopped = False
 
     def png(self, name: str, pixels: np.ndarray, text: dict, compression: int):
-        self._submit(name, lambda: io.encode_png(pixels, compression=compression, text=text))
+        self._submit(name, lambda: io.encode_png(pixels, compression=compression, text=text),
+                     nbytes=pixels.nbytes)
 
     def raw(self, name: str, make_bytes):
         self._submit(name, make_bytes)
 
     def npy(self, name: str, array: np.ndarray):
         array = np.ascontiguousarray(array, dtype=np.float32)
-        self._submit(name, None, lambda: io.save_matrix(self.folder / name, array))
+        self._submit(name, None, lambda: io.save_matrix(self.folder / name, array),
+                     nbytes=array.nbytes)
 
-    def _submit(self, name, make_bytes, action=None):
+    def _submit(self, name, make_bytes, action=None, nbytes=0):
         if action is None:
             def action():
                 io.atomic_write(self.folder / name, make_bytes())
@@ -150,13 +159,42 @@ class _Writer:
         if self.pool is None:
             action()
             return
-        self.pending.append(self.pool.submit(action))
-        if len(self.pending) > 8:  # bound the pixel buffers waiting to be encoded
-            self.pending.pop(0).result()
+        self.pending.append((self.pool.submit(self._guarded, action), nbytes))
+        # Bound the buffers waiting to be encoded by count and by bytes: on a 12 MP photo
+        # one colour map is 36 MB, and eight of them would dominate the peak memory.
+        while len(self.pending) > 1 and (len(self.pending) > 8 or sum(
+                size for _, size in self.pending) > PENDING_BYTES):
+            self.pending.pop(0)[0].result()
+
+    def _guarded(self, action):
+        with self._state:
+            if self._stopped:
+                return
+            self._running += 1
+        try:
+            action()
+        finally:
+            with self._state:
+                self._running -= 1
+                self._state.notify_all()
+
+    def abort(self):
+        """Cancel queued writes and wait for running ones, so a clean-up sees every file.
+
+        A signal can interrupt ``submit`` after a worker thread started but before the
+        executor recorded it, so its shutdown cannot be trusted to wait for every write.
+        """
+        with self._state:
+            self._stopped = True
+            while self._running:
+                self._state.wait()
+        self.pending = []
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
     def finish(self):
         try:
-            for future in self.pending:
+            for future, _ in self.pending:
                 future.result()
         finally:
             self.pending = []
@@ -166,44 +204,38 @@ class _Writer:
 
 def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) -> dict:
     """Run the pipeline on ``loaded`` and write every file; return the manifest."""
-    image = loaded.array
-    params = config.params
-    scale_kind, fixed_range = mapping.parse_scale(config.scale)
-    for kernel in config.kernels:  # fail before the folder is touched
-        check_kernel_fits(image, kernel, params)
-    check_shapes(image.shape, config.kernels, params)
-    created = not folder.exists()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
-    try:
-        return _write_all(loaded, config, folder, source_label, scale_kind, fixed_range)
-    except BaseException:
-        if created:  # leave nothing behind for an input that failed in a new folder
-            _remove_tree_we_wrote(folder)
-        raise
-
-
-def _remove_tree_we_wrote(folder: Path) -> None:
-    try:
-        for entry in os.scandir(folder):
-            if entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
-        folder.rmdir()
-    except OSError:
-        pass
-
-
-def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, scale_kind,
-               fixed_range) -> dict:
     from cnnpipe import __version__
 
     image = loaded.array
-    params = config.params
-    old_files = _previous_files(folder)
-
+    scale_kind, fixed_range = mapping.parse_scale(config.scale)
+    check_shapes(image, config)  # a detector that cannot fit fails before any file exists
+    created = not folder.exists()
     writer = _Writer(folder, config.threads)
+    try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
+        remove_leftover_temps(folder)
+        old_files = _previous_files(folder)
+        manifest = _write_all(loaded, config, folder, source_label, writer, scale_kind,
+                              fixed_range, __version__)
+    except BaseException:
+        # Complete or absent: a failed or interrupted input leaves none of this run's files,
+        # unless its manifest (written last) already landed: then the folder is complete.
+        writer.abort()
+        if not (folder / MANIFEST).exists():
+            _discard(folder, writer.written, created)
+        raise
+    _remove_stale(folder, old_files, set(manifest["files"]))
+    return manifest
+
+
+def _write_all(loaded, config, folder, source_label, writer, scale_kind, fixed_range,
+               version) -> dict:
+    image = loaded.array
+    params = config.params
     maps_meta = []
     sheet = None
     try:
@@ -262,7 +294,7 @@ def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, scale
         writer.finish()
 
     manifest = {
-        "cnnpipe": __version__,
+        "cnnpipe": version,
         "input": {**loaded.info, "shape": list(image.shape)},
         "params": {**params.to_dict(), **config.options()},
         "kernels": [_kernel_meta(k) for k in config.kernels],
@@ -273,8 +305,48 @@ def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, scale
     }
     io.atomic_write(folder / MANIFEST,
                     (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
-    _remove_stale(folder, old_files, set(manifest["files"]))
     return manifest
+
+
+def check_shapes(image: np.ndarray, config: RunConfig) -> None:
+    """Raise ParameterError (naming the sizes) when a detector or the pooling window cannot fit."""
+    for kernel in config.kernels:
+        pipeline.check_kernel_fits(image, kernel, config.params)
+    pipeline.check_shapes(image.shape, config.kernels, config.params)
+
+
+def remove_leftover_temps(folder: Path) -> list[str]:
+    """Remove temporary files an earlier, killed run left in ``folder``; return their names.
+
+    Only names :func:`cnnpipe.io.is_temp_name` recognises (``.NAME.cnnpipe-tmp-XXXXXXXX``)
+    are touched. A process killed with SIGKILL cannot clean up after itself.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if io.is_temp_name(entry.name):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            removed.append(entry.name)
+    return removed
+
+
+def _discard(folder: Path, written: list[str], created: bool) -> None:
+    for name in written:
+        try:
+            os.unlink(folder / name)
+        except OSError:
+            pass
+    if created:
+        try:
+            os.rmdir(folder)  # only if empty: never removes anything else
+        except OSError:
+            pass
 
 
 def _title(source_label, loaded, config: RunConfig) -> str:

@@ -364,6 +364,23 @@ def make_corpus(folder) -> dict[str, tuple[Path, str]]:
     return corpus
 
 
+def make_more_matrices(folder) -> dict[str, tuple[Path, str]]:
+    """Further refused matrices, in the format of :func:`make_corpus`: a 4-D and an inf ``.npy``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {
+        "4d-npy": ("batch.npy", np.zeros((2, 3, 4, 5), dtype=np.float32),
+                   "shape (2, 3, 4, 5); expected 2-D (rows, cols) or 3-D"),
+        "inf-npy": ("inf.npy", np.array([[1.0, np.inf]], dtype=np.float32),
+                    "contains infinity (or a value beyond float32) at row 1, column 2"),
+    }
+    corpus = {}
+    for name, (filename, array, reason) in made.items():
+        (folder / filename).write_bytes(_npy(array))
+        corpus[name] = (folder / filename, reason)
+    return corpus
+
+
 def _npy(array) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)

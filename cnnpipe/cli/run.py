@@ -138,7 +138,8 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
                        overview=not no_overview, png_compression=png_compression,
                        max_pixels=max_pixels, provenance=provenance,
                        threads=2 if (workers == 1 or len(jobs) == 1) else 1,
-                       extra={"skip_existing": skip_existing, "table_max": table_max},
+                       extra={"skip_existing": skip_existing, "table_max": table_max,
+                              "debug": _debug_requested()},
                        network=network)
 
     if dry_run:
@@ -175,6 +176,8 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
                                        soft_wrap=True)
             else:
                 err.print(message, markup=False, highlight=False, style="red", soft_wrap=True)
+            if report.get("traceback"):
+                sys.stderr.write(report["traceback"])
         if progress is not None:
             progress.advance(task)
 
@@ -218,6 +221,14 @@ def _refuse_layer_options(ctx):
                 ParameterSource.DEFAULT, None):
             raise click.UsageError(f"{param.opts[-1]} cannot be combined with --pipeline; set it "
                                    "per layer in the pipeline file")
+
+
+def _debug_requested() -> bool:
+    import os
+
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return bool(obj and obj.get("debug")) or bool(os.environ.get("CNNPIPE_DEBUG"))
 
 
 def _progress(err, total):

@@ -1,0 +1,377 @@
+"""Loading images (and dispatching matrix files): sniffing, bombs, corruption, conversion."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from cnnpipe._io_common import (
+    _ALLOWED_TEXT,
+    _EXT_FORMAT,
+    _FOREIGN_MAGIC,
+    _NPY_MAGIC,
+    _ORIENTATION_WORDS,
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    LUMA_WEIGHTS,
+    Loaded,
+    _decode_error,
+    _nice,
+    _open_source,
+    _strict_pillow,
+    _too_big,
+)
+from cnnpipe._io_matrix import _matrix_loaded
+from cnnpipe.errors import InputError, ParameterError
+
+
+def _sniff_image(head: bytes) -> str | None:
+    """Return the allowed Pillow format whose signature starts ``head``."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
+        return "TIFF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head.startswith(b"BM") and len(head) >= 18:
+        return "BMP"
+    return None
+
+
+def _sniff_foreign(head: bytes) -> str | None:
+    for magic, name in _FOREIGN_MAGIC:
+        if head.startswith(magic):
+            return name
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        return "AVIF" if brand in (b"avif", b"avis") else "HEIF/HEIC"
+    if head.lstrip().startswith((b"<svg", b"<?xml")):
+        return "SVG"
+    return None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head or b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start > len(head) - 4  # a multi-byte character cut at the end
+    return True
+
+
+# --------------------------------------------------------------------------- public loaders
+
+
+def load_image(source, *, color="gray", max_pixels=DEFAULT_MAX_PIXELS, name=None) -> Loaded:
+    """Load an image or a matrix file as a float32 array.
+
+    Parameters
+    ----------
+    source : str, Path or bytes
+        A path, or the raw bytes of standard input (format sniffed from the
+        contents: an image signature, the ``.npy`` magic, else CSV/text).
+    color : {"gray", "rgb"}
+        ``gray``: one channel, BT.601 luminance; ``rgb``: (C, H, W).
+    max_pixels : int
+        Refuse images (and matrices) with more than this many pixels (H * W),
+        before decoding them.
+    name : str, optional
+        What to record as ``info["path"]`` (default: the path, or ``"-"``).
+
+    Returns
+    -------
+    Loaded
+        ``array`` in [0, 1] for images (8-bit / 255, 16-bit / 65535), matrix
+        values unchanged; ``info`` describes the source and the conversion.
+
+    Raises
+    ------
+    InputError
+        With a one-line reason, without the path (the caller adds it).
+    ParameterError
+        For a bad ``color`` or ``max_pixels``.
+
+    Notes
+    -----
+    Gray is luminance ``0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601) computed
+    in float from the full-precision channels. Transparent pixels are
+    composited over white. The EXIF orientation is applied, so the map matches
+    what a photo viewer shows.
+    """
+    if color not in ("gray", "rgb"):
+        raise ParameterError(f"`color` must be 'gray' or 'rgb' (got {color!r})")
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ParameterError(f"`max_pixels` must be an integer >= 1 (got {max_pixels!r})")
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if not data:
+            raise InputError("standard input is empty")
+        fp, size, ext = io.BytesIO(data), len(data), None
+        shown = name or "-"
+    else:
+        fp, size = _open_source(source)
+        ext = Path(os.fspath(source)).suffix.lower()
+        shown = name or os.fspath(source)
+    with fp:
+        if size == 0:
+            raise InputError("file is empty")
+        head = fp.read(64)
+        fp.seek(0)
+        loaded = _dispatch(fp, head, ext, color, max_pixels)
+    loaded.info = {"path": shown, **loaded.info}
+    return loaded
+
+
+def _dispatch(fp, head, ext, color, max_pixels) -> Loaded:
+    notes = []
+    if head.startswith(_NPY_MAGIC):
+        if ext is not None and ext != ".npy":
+            notes.append(f"contents are a .npy matrix despite the {ext} extension")
+        return _matrix_loaded(fp, ".npy", color, max_pixels, notes)
+    fmt = _sniff_image(head)
+    if fmt is not None:
+        expected = _EXT_FORMAT.get(ext) if ext else None
+        if ext and expected != fmt:
+            notes.append(f"contents are {_nice(fmt)} despite the {ext} extension")
+        return _load_picture(fp, fmt, color, max_pixels, notes)
+    foreign = _sniff_foreign(head)
+    if foreign is not None and ext not in (".csv", ".txt"):
+        raise InputError(f"format {foreign} is not supported (allowed: {_ALLOWED_TEXT})")
+    if ext in (".csv", ".txt"):
+        return _matrix_loaded(fp, ext, color, max_pixels, notes)
+    if ext == ".npy":
+        raise InputError("not a .npy file (it does not start with the NUMPY header)")
+    if ext in IMAGE_EXTENSIONS:
+        if _looks_like_text(head):
+            raise InputError("not an image: the file contains text")
+        raise InputError("not an image: unrecognised file contents")
+    if ext is None:  # standard input: a text matrix is the last possibility
+        if _looks_like_text(head):
+            text_ext = ".csv" if b"," in fp.getvalue()[:65536] else ".txt"
+            return _matrix_loaded(fp, text_ext, color, max_pixels, notes)
+        raise InputError("not an image or a matrix: unrecognised contents")
+    raise InputError(
+        f"unsupported file extension {ext or '(none)'!r} and unrecognised contents"
+        f" (use an image: {_ALLOWED_TEXT}; or a matrix: .npy, .csv, .txt)"
+    )
+
+
+
+def _check_png_chunks(fp) -> None:
+    """Verify every PNG chunk's CRC (Pillow skips this for image data)."""
+    fp.seek(8)
+    while True:
+        header = fp.read(8)
+        if len(header) < 8:
+            raise InputError("truncated PNG file (image data ends early)")
+        length, ctype = struct.unpack(">I4s", header)
+        if length > 2**31 - 1:
+            raise InputError("corrupt PNG file (a chunk length is impossible)")
+        crc = zlib.crc32(ctype)
+        remaining = length
+        while remaining:
+            block = fp.read(min(remaining, 1 << 20))
+            if not block:
+                raise InputError("truncated PNG file (image data ends early)")
+            crc = zlib.crc32(block, crc)
+            remaining -= len(block)
+        stored = fp.read(4)
+        if len(stored) < 4:
+            raise InputError("truncated PNG file (image data ends early)")
+        if struct.unpack(">I", stored)[0] != crc & 0xFFFFFFFF:
+            kind = ctype.decode("latin-1", "replace")
+            raise InputError(f"corrupt PNG file (checksum of the {kind} chunk does not match)")
+        if ctype == b"IEND":
+            fp.seek(0)
+            return
+
+
+def _load_picture(fp, fmt, color, max_pixels, notes) -> Loaded:
+    formats = [fmt]
+    if fmt == "WEBP":
+        # libwebp only says "could not create decoder object"; the RIFF size says why.
+        declared = struct.unpack("<I", fp.read(8)[4:8])[0] + 8
+        actual = fp.seek(0, os.SEEK_END)
+        fp.seek(0)
+        if actual < declared:
+            raise InputError("truncated WebP file (image data ends early)")
+    if fmt == "PNG":
+        _check_png_chunks(fp)
+        head = fp.read(26)
+        fp.seek(0)
+        png_bits, png_type = head[24], head[25]
+        if png_bits == 16 and png_type in (2, 4, 6):
+            notes.append("16-bit colour/alpha PNG read at 8 bits per channel (Pillow limit)")
+    try:
+        with _strict_pillow(max_pixels):
+            im = Image.open(fp, formats=formats)
+            width, height = im.size
+            if width * height > max_pixels:
+                raise _too_big(width * height, max_pixels, (width, height))
+            frames = _frame_count(im)
+            im.seek(0)
+            im.load()
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_big(int(found.group(1)) if found else max_pixels + 1, max_pixels) from None
+    except MemoryError:
+        raise InputError("image too large to decode in the available memory") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError,
+            TypeError, ZeroDivisionError) as exc:  # fmt: skip
+        raise _decode_error(exc, fmt) from None
+    if im.format not in (fmt, "MPO"):
+        raise InputError(f"format {im.format} is not supported (allowed: {_ALLOWED_TEXT})")
+    if frames > 1:
+        notes.append(f"first of {frames} frames")
+    source_mode = im.mode
+    im = _apply_orientation(im, notes)
+    array, bits = _to_float(im, color, notes)
+    info = {
+        "format": fmt,
+        "width": int(array.shape[-1]),
+        "height": int(array.shape[-2]),
+        "mode": source_mode,
+        "bits": bits,
+        "frames": frames,
+        "conversion": "; ".join(notes) if notes else "none",
+    }
+    return Loaded(array, info)
+
+
+def _frame_count(im) -> int:
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error):
+        return 1  # later frames unreadable: the first frame is all we use
+
+
+def _apply_orientation(im, notes):
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not stop a readable image
+        notes.append("EXIF data unreadable, orientation not applied")
+        return im
+    if orientation not in _ORIENTATION_WORDS:
+        return im
+    fmt = im.format
+    try:
+        im = ImageOps.exif_transpose(im)
+    except (OSError, ValueError, SyntaxError, struct.error):
+        notes.append("EXIF orientation unreadable, not applied")
+        return im
+    im.format = fmt
+    notes.append(f"EXIF orientation {orientation} applied ({_ORIENTATION_WORDS[orientation]})")
+    return im
+
+
+def _to_float(im, color, notes) -> tuple[np.ndarray, int]:
+    """Pixels in [0, 1] as float32: (H, W) or (3, H, W)."""
+    mode = im.mode
+    if mode == "1":
+        gray = np.asarray(im, dtype=np.float32)
+        return _gray_out(gray, color, notes, "1-bit black/white -> 0/1"), 1
+    if mode == "L":
+        gray = np.asarray(im, dtype=np.float32) / np.float32(255)
+        return _gray_out(gray, color, notes, "8-bit gray / 255"), 8
+    if mode.startswith("I;16"):
+        gray = np.asarray(im).astype(np.float32) / np.float32(65535)
+        return _gray_out(gray, color, notes, "16-bit gray / 65535"), 16
+    if mode == "I":
+        values = np.asarray(im)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise InputError("32-bit integer image with values outside 0..65535 is not supported")
+        gray = values.astype(np.float32) / np.float32(65535)
+        return _gray_out(gray, color, notes, "integer gray / 65535 (16-bit range)"), 16
+    if mode == "F":
+        gray = np.asarray(im, dtype=np.float32)
+        if not np.isfinite(gray).all():
+            raise InputError("floating-point image contains NaN or infinity")
+        return _gray_out(gray, color, notes, "32-bit float values used as they are"), 32
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        im = im.convert("RGBA" if has_alpha else "RGB")
+        notes.append("palette expanded to " + im.mode)
+        mode = im.mode
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"):
+        target = "RGBA" if mode in ("RGBa", "La") else "RGB"
+        try:
+            im = im.convert(target)
+        except ValueError:
+            raise InputError(f"image mode {mode} is not supported") from None
+        notes.append(f"{mode} -> {target} (Pillow)")
+        mode = im.mode
+    if mode == "LA":
+        pixels = np.asarray(im, dtype=np.float32) / np.float32(255)
+        gray = _over_white(pixels[..., 0], pixels[..., 1])
+        notes.append("alpha composited over white")
+        return _gray_out(gray, color, notes, "8-bit gray / 255"), 8
+    if mode not in ("RGB", "RGBA"):
+        raise InputError(f"image mode {mode} is not supported")
+    if mode == "RGB" and color == "gray":
+        notes.append("8-bit RGB / 255")
+        notes.append("RGB -> luminance (BT.601: 0.299 R + 0.587 G + 0.114 B)")
+        return _luma_exact(np.asarray(im)), 8
+    pixels = np.asarray(im, dtype=np.float32) / np.float32(255)
+    rgb = [pixels[..., c] for c in range(3)]
+    notes.append("8-bit RGB / 255")
+    if mode == "RGBA":
+        alpha = pixels[..., 3]
+        rgb = [_over_white(c, alpha) for c in rgb]
+        notes.append("alpha composited over white")
+    if color == "rgb":
+        return np.ascontiguousarray(np.stack(rgb), dtype=np.float32), 8
+    r, g, b = rgb
+    wr, wg, wb = (np.float32(w) for w in LUMA_WEIGHTS)
+    notes.append("RGB -> luminance (BT.601: 0.299 R + 0.587 G + 0.114 B)")
+    # Float rounding could step just past 1.0 for white; [0, 1] is a promise.
+    return np.clip(wr * r + wg * g + wb * b, 0, 1).astype(np.float32), 8
+
+
+def _luma_exact(rgb8: np.ndarray) -> np.ndarray:
+    """BT.601 luminance of uint8 RGB in integer arithmetic, one rounding at the end.
+
+    299 R + 587 G + 114 B is exact in int32 and below 2**24, so the single
+    float32 division makes white exactly 1.0 and a gray (v, v, v) exactly
+    the same value as an 8-bit gray pixel v.
+    """
+    out = np.empty(rgb8.shape[:2], dtype=np.float32)
+    # Blocks of about a million pixels keep the int32 temporaries small: whole-image
+    # temporaries cost 150 MB on a 12 MP photo, more than the result itself.
+    step = max(1, (1 << 20) // max(1, rgb8.shape[1]))
+    for top in range(0, rgb8.shape[0], step):
+        block = rgb8[top:top + step]
+        weighted = np.zeros(block.shape[:2], dtype=np.int32)
+        for weight, channel in zip((299, 587, 114), range(3), strict=True):
+            part = block[..., channel].astype(np.int32)
+            part *= weight
+            weighted += part
+        np.divide(weighted.astype(np.float32), np.float32(255_000), out=out[top:top + step])
+    return out
+
+
+def _over_white(channel, alpha):
+    return channel * alpha + (np.float32(1) - alpha)
+
+
+def _gray_out(gray, color, notes, what):
+    notes.append(what)
+    if color == "rgb":
+        notes.append("gray copied to 3 channels")
+        return np.ascontiguousarray(np.stack([gray] * 3), dtype=np.float32)
+    return np.ascontiguousarray(gray, dtype=np.float32)
+

@@ -1,0 +1,200 @@
+"""Writing: PNG encoding (with the value mapping as text), reading it back, atomic files."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import secrets
+import struct
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from cnnpipe._io_common import (
+    DEFAULT_MAX_PIXELS,
+    MAPPING_TEXT_KEY,
+    TEMP_MARKER,
+    _decode_error,
+    _open_source,
+    _strict_pillow,
+    _too_big,
+)
+from cnnpipe.errors import InputError, OutputError, ParameterError
+
+# --------------------------------------------------------------------------- PNG out
+
+
+def encode_png(pixels, *, compression=1, text=None) -> bytes:
+    """Encode pixels as PNG bytes.
+
+    Parameters
+    ----------
+    pixels : ndarray
+        uint8 or uint16 (H, W) gray, or uint8 (H, W, 3) RGB.
+    compression : int
+        zlib level 0-9 (``compress_level``); 1 is fast and nearly as small.
+    text : dict, optional
+        Stored as PNG text chunks (tEXt, or iTXt for non-Latin-1 text);
+        non-string values are stored as JSON.
+    """
+    pixels = np.asarray(pixels)
+    if (
+        isinstance(compression, bool)
+        or not isinstance(compression, int)
+        or not (0 <= compression <= 9)
+    ):
+        raise ParameterError(f"`compression` must be an integer 0..9 (got {compression!r})")
+    if pixels.ndim == 2 and pixels.dtype == np.uint8:
+        im = Image.fromarray(pixels, mode=None)
+    elif pixels.ndim == 2 and pixels.dtype == np.uint16:
+        im = Image.fromarray(pixels.astype("<u2", copy=False))
+    elif pixels.ndim == 3 and pixels.shape[2] == 3 and pixels.dtype == np.uint8:
+        im = Image.fromarray(np.ascontiguousarray(pixels))
+    else:
+        raise ParameterError(
+            "`pixels` must be uint8/uint16 (H, W) or uint8 (H, W, 3)"
+            f" (got {pixels.dtype} {pixels.shape})"
+        )
+    info = None
+    if text:
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            value = value if isinstance(value, str) else json.dumps(value)
+            try:
+                value.encode("latin-1")
+                key.encode("latin-1")
+            except UnicodeEncodeError:
+                info.add_itxt(key, value)
+            else:
+                info.add_text(key, value)
+    buffer = io.BytesIO()
+    im.save(buffer, format="PNG", compress_level=compression, pnginfo=info)
+    return buffer.getvalue()
+
+
+def _open_png(path):
+    if isinstance(path, (bytes, bytearray)):
+        fp = io.BytesIO(bytes(path))
+    else:
+        fp, _ = _open_source(path)
+    try:
+        with _strict_pillow(DEFAULT_MAX_PIXELS):
+            im = Image.open(fp, formats=["PNG"])
+            width, height = im.size
+            if width * height > DEFAULT_MAX_PIXELS:
+                raise _too_big(width * height, DEFAULT_MAX_PIXELS, (width, height))
+            im.load()
+    except InputError:
+        fp.close()
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        fp.close()
+        raise _too_big(DEFAULT_MAX_PIXELS + 1, DEFAULT_MAX_PIXELS) from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        fp.close()
+        raise _decode_error(exc, "PNG") from None
+    return fp, im
+
+
+def read_png_text(path) -> dict:
+    """Return the text chunks (tEXt, zTXt, iTXt) of a PNG file (path or bytes)."""
+    fp, im = _open_png(path)
+    with fp:
+        return dict(im.text)
+
+
+def decode_png_values(path, *, key=MAPPING_TEXT_KEY) -> np.ndarray:
+    """Turn a cnnpipe map PNG back into float32 values, via its stored mapping.
+
+    The mapping is JSON under ``key``: ``value = lo + pixel / levels * (hi - lo)``.
+    Only gray maps can be inverted (a colour map would need the colour table).
+    """
+    fp, im = _open_png(path)
+    with fp:
+        raw = im.text.get(key)
+        if raw is None:
+            raise InputError(f"PNG has no {key!r} text chunk (not written by cnnpipe)")
+        try:
+            mapping = json.loads(raw)
+            lo, hi = float(mapping["lo"]), float(mapping["hi"])
+            levels = float(mapping.get("levels", 65535 if im.mode.startswith("I") else 255))
+        except (ValueError, KeyError, TypeError):
+            raise InputError(f"PNG {key!r} text chunk is not a valid mapping") from None
+        if im.mode not in ("L", "I;16", "I;16B", "I"):
+            raise InputError(f"only gray maps can be turned back into values (mode {im.mode})")
+        pixels = np.asarray(im).astype(np.float64)
+    return (lo + pixels / levels * (hi - lo)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+_TEMP_NAME = re.compile(r"\..+" + re.escape(TEMP_MARKER) + r"[0-9a-f]{8}")
+
+
+def is_temp_name(name: str) -> bool:
+    """True for a temporary file :func:`atomic_write` creates (``.NAME.cnnpipe-tmp-XXXXXXXX``).
+
+    A process killed with SIGKILL between creating and renaming one leaves it
+    behind; the next run into that folder may remove exactly these files.
+    """
+    return bool(_TEMP_NAME.fullmatch(name))
+
+
+def atomic_write(path, data) -> None:
+    """Write ``data`` to ``path`` so the file is either complete or absent.
+
+    The bytes go to ``.NAME.cnnpipe-tmp-XXXXXXXX`` in the same folder, are
+    flushed and fsynced, then renamed over ``path`` (``os.replace``, atomic on
+    POSIX and Windows). On any failure the temporary file is removed.
+
+    Raises
+    ------
+    OutputError
+        With the path and the reason, e.g. "No space left on device".
+    """
+    path = Path(path)
+    folder = path.parent
+    tmp = None
+    try:
+        for _ in range(100):
+            candidate = folder / f".{path.name}{TEMP_MARKER}{secrets.token_hex(4)}"
+            try:
+                # 0o666 filtered by the umask, as for any new file (mkstemp would give 0o600).
+                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                continue
+            tmp = candidate
+            break
+        else:
+            raise FileExistsError(f"no free temporary name in {folder}")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise OutputError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable; best effort (not possible everywhere)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

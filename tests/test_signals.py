@@ -1,0 +1,124 @@
+"""Ctrl-C, SIGTERM and SIGKILL in the middle of a batch: every output folder is complete or absent.
+
+Each test starts `python -m cnnpipe run` in a subprocess on a folder of small
+images, waits until the first input is finished (so the signal lands mid-batch),
+signals it, and then inspects the output tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, write_png
+from PIL import Image
+
+N_INPUTS = 16
+KERNELS = ["-k", "sobel-x", "-k", "sobel-y", "-k", "box", "-k", "laplacian", "-k", "emboss",
+           "-k", "gaussian-5x5"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inputs")
+    rng = np.random.default_rng(5)
+    for i in range(N_INPUTS):
+        write_png(folder / f"img{i:02d}.png", rng.integers(0, 256, (128, 128), dtype=np.uint8))
+    return folder
+
+
+def start(inputs: Path, out: Path, *extra, new_session=False) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "cnnpipe", "run", str(inputs), "-o", str(out), "-q", "--npy",
+           *KERNELS, *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            start_new_session=new_session)
+
+
+def wait_for_first_result(proc: subprocess.Popen, out: Path, timeout=30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if out.exists() and any((d / "manifest.json").exists() for d in out.iterdir()):
+            return
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.005)
+    raise AssertionError("no input finished in time")
+
+
+def temp_files(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*") if ".cnnpipe-tmp-" in p.name]
+
+
+def complete_folders(out: Path) -> list[str]:
+    """Check every folder is complete (all listed files present and readable) or absent."""
+    done = []
+    for folder in sorted(out.iterdir()):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert set(os.listdir(folder)) == set(manifest["files"]), folder
+        for name in manifest["files"]:
+            if name.endswith(".png"):
+                with Image.open(folder / name) as im:
+                    im.load()
+            elif name.endswith(".npy"):
+                np.load(folder / name)
+        done.append(folder.name)
+    return done
+
+
+@pytest.mark.parametrize("how, code", [("SIGTERM", 143), ("SIGINT", 130)])
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_signal_mid_batch_leaves_only_complete_folders(inputs, tmp_path, how, code, workers):
+    out = tmp_path / "out"
+    proc = start(inputs, out, "-j", workers)
+    wait_for_first_result(proc, out)
+    proc.send_signal(getattr(signal, how))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err.decode()
+    assert temp_files(out) == []
+    done = complete_folders(out)
+    assert 1 <= len(done) < N_INPUTS  # it stopped part-way, and kept what was finished
+    if how == "SIGINT":
+        assert err.decode().splitlines()[-1] == "cnnpipe: interrupted"
+
+
+def test_ctrl_c_to_the_whole_process_group_with_workers(inputs, tmp_path):
+    # A terminal's Ctrl-C reaches the worker processes too.
+    out = tmp_path / "out"
+    proc = start(inputs, out, "-j", "2", new_session=True)
+    wait_for_first_result(proc, out)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode()
+    assert temp_files(out) == []
+    assert 1 <= len(complete_folders(out)) < N_INPUTS
+
+
+def test_sigkill_then_rerun_with_skip_existing_completes_everything(inputs, tmp_path):
+    out = tmp_path / "out"
+    proc = start(inputs, out, "-j", "1")
+    wait_for_first_result(proc, out)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    finished = [d.name for d in out.iterdir() if (d / "manifest.json").exists()]
+    assert 1 <= len(finished) < N_INPUTS
+    # SIGKILL cannot be caught: a folder may be half-written, but never has a manifest.
+    rerun = subprocess.run([sys.executable, "-m", "cnnpipe", "run", str(inputs), "-o", str(out),
+                            "--npy", *KERNELS, "-j", "1", "--skip-existing", "--json"],
+                           capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert rerun.returncode == 0, rerun.stderr
+    statuses = {json.loads(line)["input"]["path"]: json.loads(line)["status"]
+                for line in rerun.stdout.splitlines()}
+    skipped = sorted(Path(p).stem for p, s in statuses.items() if s == "skipped")
+    assert skipped == sorted(finished)
+    assert temp_files(out) == []
+    assert len(complete_folders(out)) == N_INPUTS
