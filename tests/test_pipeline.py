@@ -33,6 +33,7 @@ def _expected(image, kernel, params):
 SHAPES = [(3, 3), (3, 3), (3, 3), (2, 4), (3, 3), (3, 3), (1, 1)]
 
 
+@pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("group_bytes", [1, 10**9])
 @pytest.mark.parametrize("params", [
     Params(),
@@ -40,9 +41,12 @@ SHAPES = [(3, 3), (3, 3), (3, 3), (2, 4), (3, 3), (3, 3), (1, 1)]
     Params(conv_stride=2, activation="none", pool="max", window=2, edge="drop"),
     Params(pool="none"),
 ])
-def test_every_detector_matches_the_reference_grouped_or_not(monkeypatch, group_bytes, params):
-    # group_bytes=1: each detector alone; 10**9: every same-size run in one conv2d call
+def test_every_detector_matches_the_reference_grouped_or_not(monkeypatch, workers, group_bytes,
+                                                             params):
+    # group_bytes=1: each detector alone; 10**9: every same-size run in one conv2d call;
+    # workers: activation and pooling inline, or several detectors ahead in threads
     monkeypatch.setattr(pipeline, "GROUP_BYTES", group_bytes)
+    monkeypatch.setattr(pipeline, "WORKERS", workers)
     rng = np.random.default_rng(3)
     image = rng.random((23, 19)).astype(np.float32)
     kernels = _kernels(rng, SHAPES)
