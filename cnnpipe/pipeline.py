@@ -26,8 +26,10 @@ PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
 # Detectors are convolved in groups; a group's conv maps are alive at once, so
 # the group is capped by bytes: going from 4 to 32 detectors must not multiply
-# the peak memory.
-GROUP_BYTES = 96 * 1024 * 1024
+# the peak memory. 136 MiB: 8 maps of 2048^2 in one pass over the image, pairs
+# at 4096^2, and still pairs on a 12 MP photo (peak ~780 MB, see
+# benchmarks/bench_memory.py); every detector in a group shares one im2col.
+GROUP_BYTES = 136 * 1024 * 1024
 
 
 @dataclass(frozen=True)
