@@ -249,8 +249,10 @@ def test_fft_and_tiled_paths_match_reference(monkeypatch, method, stride, dilati
                                              pad_mode):
     if method == "fft":
         monkeypatch.setattr(_conv_fast, "FFT_MIN_TAPS", 1)
-    # tiny tiles: many tiles and a short last one
+    # tiny tiles: many tiles and a short last one; bands of rows on 3 threads
     monkeypatch.setattr(_conv_fast, "TILE_BYTES", 64)
+    monkeypatch.setattr(_conv_fast, "IM2COL_MIN_THREADED", 1)
+    monkeypatch.setattr(_conv_fast, "IM2COL_WORKERS", 3)
     x, k = _random_case(3, (2, 13, 11), (3, 2, 3, 4))
     out = conv2d(x, k, stride=stride, dilation=dilation, padding=padding, pad_mode=pad_mode)
     pad = resolve_padding(padding, (13, 11), (3, 4), stride, dilation)

@@ -91,6 +91,9 @@ def test_both_engines_match_reference(case, method):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_conv_fast, "FFT_MIN_TAPS", 1 if method == "fft" else 10**9)
         mp.setattr(_conv_fast, "TILE_BYTES", 32)
+        # the threaded bands of output rows too, on every case big enough for two
+        mp.setattr(_conv_fast, "IM2COL_MIN_THREADED", 1)
+        mp.setattr(_conv_fast, "IM2COL_WORKERS", 2)
         _check_conv(case)
 
 

@@ -1,0 +1,73 @@
+"""Start-up cost of `cnnpipe --help` / `--version` against `python -c "import click"`.
+
+Run from the repository root::
+
+    python benchmarks/bench_startup.py [--repeat 15]
+
+Target: both commands at most 2x the time of importing click alone, and
+neither imports numpy, Pillow or rich (checked with ``python -X importtime``).
+Figures are medians of fresh interpreter runs, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("numpy", "PIL", "rich")
+
+
+def median_ms(cmd, repeat, env):
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def heavy_imports(args, env):
+    """Top-level packages among HEAVY that `python -X importtime ARGS` imports."""
+    run = subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True,
+                         text=True, env=env, check=True)
+    found = set()
+    for line in run.stderr.splitlines():
+        name = line.rsplit("|", 1)[-1].strip()
+        if name.split(".")[0] in HEAVY:
+            found.add(name.split(".")[0])
+    return sorted(found)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    py = sys.executable
+    base = median_ms([py, "-c", "import click"], args.repeat, env)
+    rows = [("python -c 'import click'", base, None)]
+    for flag in ("--help", "--version"):
+        cmd = [py, "-m", "cnnpipe", flag]
+        rows.append((f"python -m cnnpipe {flag}", median_ms(cmd, args.repeat, env),
+                     heavy_imports(["-m", "cnnpipe", flag], env)))
+    for label, module in (("python -c 'import numpy'", "numpy"),
+                          ("python -c 'import numpy, PIL.Image, click, rich'",
+                           "numpy, PIL.Image, click, rich")):
+        rows.append((label, median_ms([py, "-c", f"import {module}"], args.repeat, env), None))
+    print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"{'command':52} {'ms':>7} {'x click':>8}  heavy imports")
+    for label, ms, heavy in rows:
+        note = "" if heavy is None else (", ".join(heavy) or "none")
+        print(f"{label:52} {ms:7.1f} {ms / base:7.2f}x  {note}")
+    print("target: cnnpipe --help / --version <= 2.00x click, heavy imports: none")
+
+
+if __name__ == "__main__":
+    main()

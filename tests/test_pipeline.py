@@ -1,0 +1,116 @@
+"""The per-input driver: grouped and one-at-a-time detectors give the reference maps."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from cnnpipe import _conv_fast, pipeline
+from cnnpipe.kernels import Kernel
+from cnnpipe.pipeline import Params, iter_detectors
+from tests.reference import ref_conv2d, ref_pool2d
+
+
+def _kernels(rng, shapes):
+    return [Kernel(name=f"k{i}", weights=rng.standard_normal(shape).astype(np.float32))
+            for i, shape in enumerate(shapes)]
+
+
+def _expected(image, kernel, params):
+    conv = ref_conv2d(image, kernel.weights, stride=params.conv_stride)
+    if params.activation == "relu":
+        act = np.maximum(conv, 0)
+    elif params.activation == "leaky":
+        act = np.where(conv > 0, conv, params.leak * conv)
+    else:
+        act = None
+    source = conv if act is None else act
+    pooled = None if params.pool == "none" else ref_pool2d(
+        source, params.window, params.stride, params.pool, params.edge)
+    return conv, act, pooled
+
+
+# sizes that mix: a run of 3x3, a 2x4, more 3x3 (a new group), a 1x1
+SHAPES = [(3, 3), (3, 3), (3, 3), (2, 4), (3, 3), (3, 3), (1, 1)]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("group_bytes", [1, 10**9])
+@pytest.mark.parametrize("params", [
+    Params(),
+    Params(activation="leaky", leak=0.1, pool="mean", window=3, stride=2),
+    Params(conv_stride=2, activation="none", pool="max", window=2, edge="drop"),
+    Params(pool="none"),
+])
+def test_every_detector_matches_the_reference_grouped_or_not(monkeypatch, workers, group_bytes,
+                                                             params):
+    # group_bytes=1: each detector alone; 10**9: every same-size run in one conv2d call;
+    # workers: activation and pooling inline, or several detectors ahead in threads
+    monkeypatch.setattr(pipeline, "GROUP_BYTES", group_bytes)
+    monkeypatch.setattr(pipeline, "WORKERS", workers)
+    rng = np.random.default_rng(3)
+    image = rng.random((23, 19)).astype(np.float32)
+    kernels = _kernels(rng, SHAPES)
+    maps = list(iter_detectors(image, kernels, params))
+    assert [m.kernel.name for m in maps] == [k.name for k in kernels]
+    for det, kernel in zip(maps, kernels, strict=True):
+        conv, act, pooled = _expected(image, kernel, params)
+        assert det.conv.dtype == np.float32 and det.conv.flags.c_contiguous
+        assert_allclose(det.conv, conv, rtol=1e-5, atol=1e-5)
+        if act is None:
+            assert det.relu is None
+        else:
+            assert_allclose(det.relu, act, rtol=1e-5, atol=1e-5)
+        if pooled is None:
+            assert det.pool is None
+        else:
+            assert_allclose(det.pool, pooled, rtol=1e-5, atol=1e-5)
+
+
+def test_large_image_takes_the_threaded_tiled_engine_and_still_matches(monkeypatch):
+    # what a real photo goes through: bands on 2 threads, many small tiles
+    monkeypatch.setattr(_conv_fast, "IM2COL_MIN_THREADED", 1)
+    monkeypatch.setattr(_conv_fast, "IM2COL_WORKERS", 2)
+    monkeypatch.setattr(_conv_fast, "TILE_BYTES", 512)
+    rng = np.random.default_rng(5)
+    image = rng.random((61, 47)).astype(np.float32)
+    kernels = _kernels(rng, [(3, 3)] * 4)
+    for det, kernel in zip(iter_detectors(image, kernels, Params()), kernels, strict=True):
+        conv, act, pooled = _expected(image, kernel, Params())
+        assert_allclose(det.conv, conv, rtol=1e-5, atol=1e-5)
+        assert_allclose(det.pool, pooled, rtol=1e-5, atol=1e-5)
+
+
+def test_grouped_maps_do_not_share_memory(monkeypatch):
+    # a consumer may keep or edit one detector's maps; the others must not change
+    monkeypatch.setattr(pipeline, "GROUP_BYTES", 10**9)
+    rng = np.random.default_rng(6)
+    image = rng.random((12, 12)).astype(np.float32)
+    maps = list(iter_detectors(image, _kernels(rng, [(3, 3)] * 3), Params()))
+    before = maps[1].conv.copy()
+    maps[0].conv[...] = 123.0
+    assert_allclose(maps[1].conv, before)
+
+
+def test_rgb_image_with_2d_detectors_gives_one_map_per_channel():
+    rng = np.random.default_rng(7)
+    image = rng.random((3, 10, 9)).astype(np.float32)
+    kernels = _kernels(rng, [(3, 3), (2, 2)])
+    params = Params(color="rgb")
+    for det, kernel in zip(iter_detectors(image, kernels, params), kernels, strict=True):
+        assert det.conv.shape[0] == 3
+        for c in range(3):
+            conv, act, pooled = _expected(image[c], kernel, params)
+            assert_allclose(det.conv[c], conv, rtol=1e-5, atol=1e-5)
+            assert_allclose(det.pool[c], pooled, rtol=1e-5, atol=1e-5)
+
+
+def test_group_size_is_capped_by_bytes(monkeypatch):
+    # 40 detectors on a 100x100 image: each conv map is 98*98*4 bytes; a cap of
+    # three maps must give groups of at most three, in order
+    monkeypatch.setattr(pipeline, "GROUP_BYTES", 3 * 98 * 98 * 4)
+    rng = np.random.default_rng(8)
+    image = rng.random((100, 100)).astype(np.float32)
+    kernels = _kernels(rng, [(3, 3)] * 40)
+    groups = pipeline._groups(image, kernels, Params())
+    assert max(len(g) for g in groups) == 3
+    assert [k.name for g in groups for k in g] == [k.name for k in kernels]
