@@ -28,7 +28,7 @@ from cnnpipe.errors import InputError, OutputError, ParameterError
 # --------------------------------------------------------------------------- PNG out
 
 
-def encode_png(pixels, *, compression=1, text=None) -> bytes:
+def encode_png(pixels, *, compression=1, text=None, palette=None) -> bytes:
     """Encode pixels as PNG bytes.
 
     Parameters
@@ -40,6 +40,9 @@ def encode_png(pixels, *, compression=1, text=None) -> bytes:
     text : dict, optional
         Stored as PNG text chunks (tEXt, or iTXt for non-Latin-1 text);
         non-string values are stored as JSON.
+    palette : ndarray, optional
+        A (256, 3) uint8 colour table: ``pixels`` (uint8 (H, W)) are then its
+        indices and the PNG is a palette image.
     """
     pixels = np.asarray(pixels)
     if (
@@ -48,7 +51,16 @@ def encode_png(pixels, *, compression=1, text=None) -> bytes:
         or not (0 <= compression <= 9)
     ):
         raise ParameterError(f"`compression` must be an integer 0..9 (got {compression!r})")
-    if pixels.ndim == 2 and pixels.dtype == np.uint8:
+    if palette is not None:
+        palette = np.asarray(palette, dtype=np.uint8)
+        if pixels.ndim != 2 or pixels.dtype != np.uint8 or palette.shape != (256, 3):
+            raise ParameterError(
+                "a palette PNG needs uint8 (H, W) indices and a (256, 3) uint8 palette"
+                f" (got {pixels.dtype} {pixels.shape} and {palette.shape})"
+            )
+        im = Image.fromarray(pixels, mode=None)
+        im.putpalette(palette.tobytes())
+    elif pixels.ndim == 2 and pixels.dtype == np.uint8:
         im = Image.fromarray(pixels, mode=None)
     elif pixels.ndim == 2 and pixels.dtype == np.uint16:
         im = Image.fromarray(pixels.astype("<u2", copy=False))

@@ -273,10 +273,11 @@ def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    from cnnpipe import _conv_fast
+    from cnnpipe import _conv_fast, pipeline
 
-    if hasattr(_conv_fast, "FFT_WORKERS"):
-        _conv_fast.FFT_WORKERS = 1
+    _conv_fast.FFT_WORKERS = 1
+    _conv_fast.IM2COL_WORKERS = 1
+    pipeline.WORKERS = 1
 
 
 def summarize(reports: Iterable[dict]) -> dict:

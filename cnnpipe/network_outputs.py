@@ -83,9 +83,11 @@ def write_network_outputs(loaded, config, folder: Path, source_label: str) -> di
     try:
         input_map = mapping.choose_mapping(image, stage="input", scale="map", cmap=config.cmap,
                                            bit_depth=config.bit_depth)
-        input_pixels = mapping.to_pixels(image, input_map)
+        input_pixels, input_palette = mapping.to_png_pixels(image, input_map)
         name = O.map_filename("input", None)
-        writer.png(name, input_pixels, mapping.png_text(input_map), config.png_compression)
+        writer.png(name, input_pixels, mapping.png_text(input_map), config.png_compression,
+                   input_palette)
+        input_pixels = mapping.palette_to_rgb(input_pixels, input_palette)
         entry = {"layer": 0, "stage": "input", "kernel": None, "file": name, **O._stats(image),
                  "mapping": input_map}
         if config.npy:
@@ -148,11 +150,11 @@ def _write_detector(writer, config, number, det, sheet, scale_kind, fixed_range)
         shared = fixed_range
     entries = []
     for stage, array in items:
-        m = mapping.choose_mapping(array, stage=stage, scale=scale_kind, cmap=config.cmap,
+        m = mapping.choose_mapping(array, stage=stage, scale=config.scale, cmap=config.cmap,
                                    value_range=shared, bit_depth=config.bit_depth)
         name = layer_filename(number, stage, det.kernel.name)
-        pixels = mapping.to_pixels(array, m)
-        writer.png(name, pixels, mapping.png_text(m), config.png_compression)
+        pixels, palette = mapping.to_png_pixels(array, m)
+        writer.png(name, pixels, mapping.png_text(m), config.png_compression, palette)
         entry = {"layer": number, "stage": stage, "kernel": det.kernel.name, "file": name,
                  **O._stats(array), "mapping": m}
         if config.npy:
@@ -160,7 +162,7 @@ def _write_detector(writer, config, number, det, sheet, scale_kind, fixed_range)
             writer.npy(entry["npy"], array)
         entries.append(entry)
         if sheet is not None:
-            sheet.add(det.kernel.name, stage, array, m, pixels=pixels)
+            sheet.add(det.kernel.name, stage, array, m, pixels=pixels, palette=palette)
     return entries
 
 

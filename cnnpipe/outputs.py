@@ -139,8 +139,9 @@ class _Writer:
         self._running = 0
         self._stopped = False
 
-    def png(self, name: str, pixels: np.ndarray, text: dict, compression: int):
-        self._submit(name, lambda: io.encode_png(pixels, compression=compression, text=text),
+    def png(self, name: str, pixels: np.ndarray, text: dict, compression: int, palette=None):
+        self._submit(name, lambda: io.encode_png(pixels, compression=compression, text=text,
+                                                 palette=palette),
                      nbytes=pixels.nbytes)
 
     def raw(self, name: str, make_bytes):
@@ -241,9 +242,11 @@ def _write_all(loaded, config, folder, source_label, writer, scale_kind, fixed_r
     try:
         input_map = mapping.choose_mapping(image, stage="input", scale="map", cmap=config.cmap,
                                            bit_depth=config.bit_depth)
-        input_pixels = mapping.to_pixels(image, input_map)
+        input_pixels, input_palette = mapping.to_png_pixels(image, input_map)
         name = map_filename("input", None)
-        writer.png(name, input_pixels, mapping.png_text(input_map), config.png_compression)
+        writer.png(name, input_pixels, mapping.png_text(input_map), config.png_compression,
+                   input_palette)
+        input_pixels = mapping.palette_to_rgb(input_pixels, input_palette)
         entry = {"stage": "input", "kernel": None, "file": name, **_stats(image),
                  "mapping": input_map}
         if config.npy:
@@ -272,8 +275,8 @@ def _write_all(loaded, config, folder, source_label, writer, scale_kind, fixed_r
                 m = mapping.choose_mapping(array, stage=stage, scale=config.scale, cmap=config.cmap,
                                            value_range=shared, bit_depth=config.bit_depth)
                 name = map_filename(stage, det.kernel.name)
-                pixels = mapping.to_pixels(array, m)
-                writer.png(name, pixels, mapping.png_text(m), config.png_compression)
+                pixels, palette = mapping.to_png_pixels(array, m)
+                writer.png(name, pixels, mapping.png_text(m), config.png_compression, palette)
                 entry = {"stage": stage, "kernel": det.kernel.name, "file": name,
                          **_stats(array), "mapping": m}
                 if config.npy:
@@ -283,7 +286,7 @@ def _write_all(loaded, config, folder, source_label, writer, scale_kind, fixed_r
                     entry["provenance"] = _provenance(det, params)
                 maps_meta.append(entry)
                 if sheet is not None:
-                    sheet.add(det.kernel.name, stage, array, m, pixels=pixels,
+                    sheet.add(det.kernel.name, stage, array, m, pixels=pixels, palette=palette,
                               title=_stage_title(stage, params))
             del det, items
         if sheet is not None:

@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cnnpipe.colormaps import lut
 from cnnpipe.errors import ParameterError
-from cnnpipe.mapping import to_pixels
+from cnnpipe.mapping import to_png_pixels
 
 __all__ = ["OverviewSheet", "thumbnail_block_factor", "thumbnail_shape"]
 
@@ -84,22 +84,29 @@ def thumbnail_shape(h: int, w: int, target: int) -> tuple[int, int]:
     return max(1, round(h * s)), max(1, round(w * s))
 
 
-def _thumbnail_of_map(array, mapping: dict, target: int, pixels=None) -> np.ndarray:
+def _thumbnail_of_map(array, mapping: dict, target: int, pixels=None,
+                      palette=None) -> np.ndarray:
     # Colour first, then shrink (what any image viewer does when zooming out): averaging
     # the values of a signed map would cancel fine +/- texture into a blank panel.
     if pixels is None:
-        pixels = to_pixels(array, mapping)
+        pixels, palette = to_png_pixels(array, mapping)
     if pixels.dtype == np.uint16:  # 16-bit PNGs are shown at 8 bits on the sheet
         pixels = (pixels.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-    return _thumbnail_of_pixels(pixels, target)
+    return _thumbnail_of_pixels(pixels, target, palette)
 
 
-def _thumbnail_of_pixels(pixels: np.ndarray, target: int) -> np.ndarray:
+def _thumbnail_of_pixels(pixels: np.ndarray, target: int, palette=None) -> np.ndarray:
+    """Shrink (box filter) or enlarge (whole blocks); colour-table indices are looked up first."""
     h, w = pixels.shape[:2]
     th, tw = thumbnail_shape(h, w, target)
     if max(h, w) > target:
-        img = Image.fromarray(pixels).resize((tw, th), Image.Resampling.BOX)
-        return np.asarray(img)
+        img = Image.fromarray(pixels)
+        if palette is not None:  # Pillow's lookup is several times faster than numpy's
+            img.putpalette(np.asarray(palette, dtype=np.uint8).tobytes())
+            img = img.convert("RGB")
+        return np.asarray(img.resize((tw, th), Image.Resampling.BOX))
+    if palette is not None:
+        pixels = np.take(palette, pixels, axis=0)
     k = th // h
     return np.repeat(np.repeat(pixels, k, axis=0), k, axis=1)
 
@@ -246,6 +253,7 @@ class OverviewSheet:
         *,
         title: str | None = None,
         pixels: np.ndarray | None = None,
+        palette: np.ndarray | None = None,
     ) -> None:
         """Add one map: it is made into a thumbnail now and the float array is not kept.
 
@@ -263,6 +271,9 @@ class OverviewSheet:
         pixels : ndarray, optional
             ``to_pixels(array, mapping)`` when the caller already made it for the
             map's PNG: the sheet then does not map the values a second time.
+        palette : ndarray, optional
+            With ``pixels``: the (256, 3) colour table when ``pixels`` are the
+            indices of a palette PNG (see :func:`cnnpipe.mapping.to_png_pixels`).
         """
         if stage not in STAGE_ORDER[1:]:
             raise ParameterError(f"`stage` must be conv, relu or pool (got {stage!r})")
@@ -291,7 +302,7 @@ class OverviewSheet:
             thumb = _thumbnail_of_map(array, {**mapping, "lo": shown[0], "hi": shown[1]},
                                       self.panel)
         else:
-            thumb = _thumbnail_of_map(array, mapping, self.panel, pixels)
+            thumb = _thumbnail_of_map(array, mapping, self.panel, pixels, palette)
         self._rows[kernel_name][stage] = _Panel(
             kernel=kernel_name,
             stage=stage,
