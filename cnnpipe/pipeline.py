@@ -26,10 +26,12 @@ PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
 # Detectors are convolved in groups; a group's conv maps are alive at once, so
 # the group is capped by bytes: going from 4 to 32 detectors must not multiply
-# the peak memory. 136 MiB: 8 maps of 2048^2 in one pass over the image, pairs
-# at 4096^2, and still pairs on a 12 MP photo (peak ~780 MB, see
-# benchmarks/bench_memory.py); every detector in a group shares one im2col.
-GROUP_BYTES = 136 * 1024 * 1024
+# the peak memory. 272 MiB: 8 maps of 2048^2 in one pass over the image, 4 at
+# 4096^2 (273 ms for 8 detectors, against 361 ms in pairs at 136 MiB and 344 ms
+# at 544 MiB, whose maps no longer fit the caches), 5 on a 12 MP photo (peak
+# ~760 MB with 8 detectors, +17% with 32: benchmarks/bench_memory.py); every
+# detector in a group shares one im2col.
+GROUP_BYTES = 272 * 1024 * 1024
 
 
 @dataclass(frozen=True)
