@@ -82,12 +82,12 @@ def batch_table(reports: list[dict]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, title="inputs", title_justify="left", show_edge=False)
     table.add_column("input")
     table.add_column("status")
-    table.add_column("size", justify="right")
+    table.add_column("H×W", justify="right")
     table.add_column("output / error")
     styles = {"ok": "green", "failed": "red", "skipped": "yellow"}
     for report in reports:
         info = report.get("input", {})
-        size = f"{info['width']}×{info['height']}" if "width" in info else ""
+        size = f"{info['height']}×{info['width']}" if "width" in info else ""  # rows × cols
         detail = report.get("error") or report.get("output", "")
         table.add_row(str(info.get("path", "")), Text(report["status"],
                       style=styles.get(report["status"], "")), size, detail)
