@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, w
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnpipe import interrupt
 from cnnpipe.errors import CnnpipeError, InputError, ParameterError
 
 SUPPORTED_EXTENSIONS = frozenset(
@@ -212,6 +213,7 @@ def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
 
     if executor is None and (workers <= 1 or len(jobs) <= 1):
         for index, job in enumerate(jobs):
+            interrupt.check()
             if on_start:
                 on_start(job)
             if finished(index, process(job, config)):
@@ -228,6 +230,7 @@ def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
     try:
         queue = iter(enumerate(jobs))
         while True:
+            interrupt.check()
             while not stop and len(pending) < limit:
                 nxt = next(queue, None)
                 if nxt is None:

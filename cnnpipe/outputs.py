@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnpipe import io, mapping, pipeline
+from cnnpipe import interrupt, io, mapping, pipeline
 from cnnpipe.errors import OutputError
 from cnnpipe.pipeline import Params, iter_detectors
 
@@ -264,6 +264,7 @@ def _write_all(loaded, config, folder, source_label, writer, scale_kind, fixed_r
                                   input_mapping=input_map)
 
         for det in iter_detectors(image, config.kernels, params):
+            interrupt.check()
             items = det.items()
             shared = None
             if scale_kind == "detector":

@@ -122,3 +122,28 @@ def test_sigkill_then_rerun_with_skip_existing_completes_everything(inputs, tmp_
     assert skipped == sorted(finished)
     assert temp_files(out) == []
     assert len(complete_folders(out)) == N_INPUTS
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_interrupt_swallowed_by_a_weakref_callback_still_stops_the_run():
+    # Python prints and ignores an exception raised inside a weakref callback; a
+    # Ctrl-C landing there must not be lost.
+    import weakref
+
+    from cnnpipe import interrupt
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    ref = weakref.ref(thing, lambda _: interrupt._on_sigint(signal.SIGINT, None))
+    try:
+        del thing  # the callback runs here; its KeyboardInterrupt is swallowed
+        assert ref() is None
+        assert interrupt.pending()
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.check()
+        assert interrupt.exit_code() == 130
+    finally:
+        interrupt._pending.clear()
+    interrupt.check()  # nothing pending: no exception

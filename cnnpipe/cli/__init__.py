@@ -128,22 +128,13 @@ def fail(message: str, code: int = ExitCode.FAILED) -> None:
     sys.exit(int(code))
 
 
-def _terminate_cleanly() -> None:
-    """Turn SIGTERM into an exception so ``finally`` blocks remove temporary files."""
-    import signal
-
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except (ValueError, OSError):  # not the main thread, or no signals here
-        pass
-
-
 def main(argv=None) -> None:
     """Entry point: the one place where exceptions become messages and exit codes."""
-    _terminate_cleanly()
+    from cnnpipe import interrupt
+
+    # SIGTERM becomes an exception so ``finally`` blocks remove temporary files;
+    # both signals are also remembered, in case the exception is swallowed.
+    interrupt.install()
     try:
         code = cli.main(args=argv, prog_name="cnnpipe", standalone_mode=False)
     except click.exceptions.Abort:
@@ -164,5 +155,8 @@ def main(argv=None) -> None:
         except OSError:
             pass
         sys.exit(int(ExitCode.FAILED))
+    if interrupt.pending():  # a signal whose exception was swallowed: still stop as interrupted
+        click.echo("cnnpipe: interrupted", err=True)
+        code = interrupt.exit_code()
     # without standalone mode, click returns ctx.exit(N)'s code instead of exiting
     sys.exit(code if isinstance(code, int) else 0)
