@@ -90,6 +90,12 @@ class Loaded:
     array: np.ndarray
     info: dict = field(default_factory=dict)
 
+    def __array__(self, dtype=None, copy=None):
+        # So that ``conv2d(load_image("photo.png"), ...)`` and ``np.asarray(loaded)`` work.
+        if copy:
+            return np.array(self.array, dtype=dtype)
+        return np.asarray(self.array, dtype=dtype)
+
 
 # --------------------------------------------------------------------------- opening
 

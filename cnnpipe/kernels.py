@@ -88,6 +88,12 @@ class Kernel:
         w.flags.writeable = False
         object.__setattr__(self, "weights", w)
 
+    def __array__(self, dtype=None, copy=None):
+        # So that ``conv2d(x, kernel("sobel-x"))`` works: a Kernel is its weights.
+        if copy:
+            return np.array(self.weights, dtype=dtype)
+        return np.asarray(self.weights, dtype=dtype)
+
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of the weights: ``(kh, kw)`` or ``(C, kh, kw)``."""
