@@ -171,17 +171,12 @@ def _sheet(config, layer, network, source_label, display, input_map):
         return None
     from cnnpipe.sheet import OverviewSheet
 
-    p = layer.params
-    parts = [f"conv stride {O._pair(p.conv_stride)}, padding {p.padding}"]
-    if p.activation != "none":
-        parts.append(p.activation if p.activation != "leaky" else f"leaky {p.leak:g}")
-    if p.pool != "none":
-        parts.append(f"{p.pool} pool {O._pair(p.window)} stride {O._pair(p.stride)} ({p.edge})")
+    summary = O.params_summary(layer.params)
     base = os.path.basename(source_label) or source_label
     sees = "the input" if layer.number == 1 else (
         f"the {layer.in_channels} maps of layer {layer.number - 1}")
     title = (f"{base}: layer {layer.number} of {len(network.layers)} ({layer.mode}, sees {sees}): "
-             + ", ".join(parts))
+             + summary)
     label = "image" if layer.number == 1 else "original image (for reference)"
     return OverviewSheet(title, display, label, input_mapping=input_map)
 

@@ -353,14 +353,18 @@ def _discard(folder: Path, written: list[str], created: bool) -> None:
             pass
 
 
-def _title(source_label, loaded, config: RunConfig) -> str:
-    p = config.params
+def params_summary(p: Params) -> str:
+    """One line for a sheet title: "conv stride 1, padding valid, relu, max pool 2 ..."."""
     parts = [f"conv stride {_pair(p.conv_stride)}, padding {p.padding}"]
     if p.activation != "none":
         parts.append(p.activation if p.activation != "leaky" else f"leaky {p.leak:g}")
     if p.pool != "none":
         parts.append(f"{p.pool} pool {_pair(p.window)} stride {_pair(p.stride)} ({p.edge})")
-    return f"{os.path.basename(source_label) or source_label}: " + ", ".join(parts)
+    return ", ".join(parts)
+
+
+def _title(source_label, loaded, config: RunConfig) -> str:
+    return f"{os.path.basename(source_label) or source_label}: {params_summary(config.params)}"
 
 
 def _stage_title(stage: str, p: Params) -> str | None:
