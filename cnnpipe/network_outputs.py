@@ -177,7 +177,7 @@ def _sheet(config, layer, network, source_label, display, input_map):
         f"the {layer.in_channels} maps of layer {layer.number - 1}")
     title = (f"{base}: layer {layer.number} of {len(network.layers)} ({layer.mode}, sees {sees}): "
              + summary)
-    label = "image" if layer.number == 1 else "original image (for reference)"
+    label = "image" if layer.number == 1 else "original (reference)"
     return OverviewSheet(title, display, label, input_mapping=input_map)
 
 
