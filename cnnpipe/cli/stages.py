@@ -203,7 +203,7 @@ def relu(input_path, activation, leak, output):
 
     \b
     Examples:
-      cnnpipe relu conv.npy -o relu.npy
+      cnnpipe relu conv.csv -o relu.npy
       cnnpipe conv photo.png -k sobel-x -o - | cnnpipe relu - --activation leaky -o relu.png
     """
     from cnnpipe.pipeline import activate
