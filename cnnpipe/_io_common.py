@@ -177,11 +177,17 @@ def _strict_pillow(max_pixels: int):
 
 
 def _too_big(pixels: int, max_pixels: int, size=None) -> InputError:
-    dims = f"{size[0]}x{size[1]} = " if size else ""
+    # size is Pillow's (width, height)
+    dims = f"{size[0]} wide x {size[1]} high = " if size else ""
     return InputError(
-        f"image is {dims}{pixels / 1e6:.1f} megapixels, over the limit of"
-        f" {max_pixels / 1e6:.1f} (use --max-pixels to raise it)"
+        f"image is {dims}{_count(pixels)}, over the limit of {_count(max_pixels)}"
+        " (use --max-pixels to raise it)"
     )
+
+
+def _count(pixels: int) -> str:
+    """0.3 megapixels, or a plain pixel count when that would round to nothing."""
+    return f"{pixels / 1e6:.1f} megapixels" if pixels >= 100_000 else f"{pixels:,} pixels"
 
 
 def _decode_error(exc: BaseException, fmt: str) -> InputError:

@@ -148,7 +148,8 @@ def _read_text(fp, ext, max_pixels) -> np.ndarray:
             expected, first_row = len(cells), lineno
         elif len(cells) != expected:
             raise InputError(
-                f"row {lineno} has {len(cells)} values; expected {expected} (as in row {first_row})"
+                f"row {lineno} has {_n_values(len(cells))}; expected {expected}"
+                f" (as in row {first_row})"
             )
         row = []
         for col, cell in enumerate(cells, start=1):
@@ -222,3 +223,5 @@ def _float32_text(value) -> str:
     )
 
 
+def _n_values(n: int) -> str:
+    return f"{n} value" if n == 1 else f"{n} values"

@@ -188,7 +188,8 @@ def rows_to_array(rows: list[list[str]], what: str) -> np.ndarray:
     width = len(rows[0])
     for i, row in enumerate(rows, start=1):
         if len(row) != width:
-            raise KernelError(f"kernel row {i} has {len(row)} values; expected {width} "
+            raise KernelError(f"kernel row {i} has {len(row)} value{'' if len(row) == 1 else 's'}; "
+                              f"expected {width} "
                               f"(in {what})")
     values = []
     for i, row in enumerate(rows, start=1):

@@ -316,7 +316,7 @@ def make_corpus(folder) -> dict[str, tuple[Path, str]]:
 
     put("bomb-png", "bomb.png", bomb_png(30000, 30000), "megapixels, over the limit")
     put("over-limit-png", "just-over.png", bomb_png(8001, 8000),
-        "8001x8000 = 64.0 megapixels, over the limit of 64.0")  # fmt: skip
+        "8001 wide x 8000 high = 64.0 megapixels, over the limit of 64.0 megapixels")  # fmt: skip
     gif_bomb = (b"GIF89a" + struct.pack("<HHBBB", 30000, 30000, 0, 0, 0)
                 + b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0)
                 + b"\x02\x02\x44\x01\x00\x3b")  # fmt: skip

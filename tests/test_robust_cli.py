@@ -134,7 +134,7 @@ def test_stdin_with_hostile_bytes_is_one_line_and_no_output(invoke, tmp_path):
     for data, reason in ((b"\x00\x01" + noise, "not an image or a matrix"),
                          (b"", "standard input is empty"),
                          (bomb_png(30000, 30000), "over the limit"),
-                         (b"1,2\n3\n", "row 2 has 1 values; expected 2")):
+                         (b"1,2\n3\n", "row 2 has 1 value; expected 2")):
         result = invoke("run", "-", "-j", "1", "-q", "-k", "sobel-x", "-o", tmp_path / "o",
                         input=data)
         assert result.exit_code == 1
@@ -154,7 +154,7 @@ def test_debug_shows_the_traceback_that_is_otherwise_hidden(invoke, tmp_path):
     good_image(tmp_path / "a.png")
     plain = invoke("run", tmp_path / "a.png", "-k", "1,2;3", "-o", tmp_path / "o")
     assert plain.exit_code == 2 and "Traceback" not in plain.output
-    assert stderr_lines(plain) == ["cnnpipe: kernel row 2 has 1 values; expected 2 "
+    assert stderr_lines(plain) == ["cnnpipe: kernel row 2 has 1 value; expected 2 "
                                    "(in kernel '1,2;3')"]
     from click.testing import CliRunner
 
@@ -285,7 +285,7 @@ def test_window_larger_than_the_map_with_edge_drop(invoke, tmp_path):
     ("--conv-stride", "0", "--conv-stride"), ("--conv-stride", "-2", "--conv-stride"),
     ("--stride", "0", "--stride"), ("--window", "0", "--window"), ("--window", "-1", "--window"),
     ("--dilation", "0", "--dilation"), ("--dilation", "-1", "--dilation"),
-    ("-k", "1,nan;2,3", "nan"), ("-k", "1,2;3", "row 2 has 1 values"),
+    ("-k", "1,nan;2,3", "nan"), ("-k", "1,2;3", "row 2 has 1 value"),
     ("-k", "sobelx", "did you mean 'sobel-x'"), ("-k", "gausian", "did you mean 'gaussian'"),
 ])
 def test_bad_options_exit_2_naming_the_option_and_value(invoke, tmp_path, option, value, words):
@@ -303,7 +303,7 @@ def test_max_pixels_refuses_over_and_keeps_under(invoke, tmp_path):
     assert under.exit_code == 0
     over = run(invoke, tmp_path / "a.png", "-o", tmp_path / "o2", "--max-pixels", "99")
     assert over.exit_code == 1
-    assert "image is 10x10 = 0.0 megapixels, over the limit" in over.stderr
+    assert "image is 10 wide x 10 high = 100 pixels, over the limit of 99 pixels" in over.stderr
     assert "--max-pixels" in over.stderr
     assert all_files(tmp_path / "o2") == []
 
