@@ -218,7 +218,7 @@ def choose_mapping(
             cmap = DIVERGING_DEFAULT
         else:
             cmap = SEQUENTIAL_DEFAULT
-    if rgb:
+    if rgb or stage == "input":  # the input is shown as the pipeline saw it: grey (or RGB)
         cmap = "gray"
     if bit_depth == 16 and cmap != "gray":
         raise ParameterError(NEEDS_GRAY_CMAP)

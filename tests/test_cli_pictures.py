@@ -80,7 +80,7 @@ def test_every_png_turns_back_into_its_values(invoke, tmp_path, photo_png, cmap)
     check_every_map_round_trips(folder, manifest)
     for entry in manifest["maps"]:
         _, mode = pixels_of(folder / entry["file"])
-        expected_gray = cmap == "gray" or (cmap == "auto" and entry["stage"] == "input")
+        expected_gray = cmap == "gray" or entry["stage"] == "input"  # input: always grey
         assert mode == ("L" if expected_gray else "P"), entry["file"]  # colour maps: palette
         if mode == "P":  # the palette PNG's own indices decode exactly, to half a level
             with Image.open(folder / entry["file"]) as im:

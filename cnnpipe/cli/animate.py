@@ -9,8 +9,8 @@ from cnnpipe.cli.options import (
     build_kernels,
     build_params,
     conv_options,
-    kernel_options,
     pool_options,
+    tutorial_kernel_options,
 )
 
 MAX_SIDE = 16
@@ -20,7 +20,7 @@ MAX_SIDE = 16
 @click.option("--input", "input_path", default=None, metavar="FILE",
               help=f"A small matrix (.csv, .txt, .npy) or image, at most {MAX_SIDE}x{MAX_SIDE}. "
                    "Default: the tutorial's 7x7 X.")
-@kernel_options
+@tutorial_kernel_options
 @conv_options
 @activation_options
 @pool_options

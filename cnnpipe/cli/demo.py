@@ -9,8 +9,8 @@ from cnnpipe.cli.options import (
     build_kernels,
     build_params,
     conv_options,
-    kernel_options,
     pool_options,
+    tutorial_kernel_options,
 )
 
 #: The tutorial's 7x7 X (samples/tutorial.csv), built in so the demo needs no files.
@@ -36,7 +36,7 @@ AUTO_PROVENANCE_CELLS = 16
               metavar="FILE",
               help=f"Your own small input (CSV, NPY or an image up to {DEMO_MAX_SIDE}x"
                    f"{DEMO_MAX_SIDE}) instead of the built-in 7x7 X.")
-@kernel_options
+@tutorial_kernel_options
 @conv_options
 @activation_options
 @pool_options

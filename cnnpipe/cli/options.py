@@ -71,18 +71,26 @@ def _stack(*decorators):
     return apply
 
 
-kernel_options = _stack(
-    click.option("-k", "--kernel", "kernel_specs", multiple=True, metavar="SPEC",
-                 help="Feature detector: a built-in name (see `cnnpipe kernels`), an inline "
-                      "matrix \"1,0,-1;2,0,-2;1,0,-1\", a .csv/.txt/.npy file, or NAME=SPEC. "
-                      "Repeatable. Default: a set of classic detectors."),
-    click.option("--random", "random_n", type=POSITIVE, default=None, metavar="N",
-                 help="Add N random detectors, as an untrained CNN layer has."),
-    click.option("--seed", type=int, default=0, show_default=True,
-                 help="Seed for --random: the same seed gives the same detectors everywhere."),
-    click.option("--size", "random_size", type=PAIR, default="3", show_default=True,
-                 help="Size of the --random detectors (K or HxW)."),
-)
+def make_kernel_options(default: str):
+    """The -k/--random/--seed/--size options; ``default`` says what runs without -k."""
+    return _stack(
+        click.option("-k", "--kernel", "kernel_specs", multiple=True, metavar="SPEC",
+                     help="Feature detector: a built-in name (see `cnnpipe kernels`), an inline "
+                          "matrix \"1,0,-1;2,0,-2;1,0,-1\", a .csv/.txt/.npy file, or "
+                          f"NAME=SPEC. Repeatable. Default: {default}."),
+        click.option("--random", "random_n", type=POSITIVE, default=None, metavar="N",
+                     help="Add N random detectors, as an untrained CNN layer has."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed for --random: the same seed gives the same detectors "
+                          "everywhere."),
+        click.option("--size", "random_size", type=PAIR, default="3", show_default=True,
+                     help="Size of the --random detectors (K or HxW)."),
+    )
+
+
+kernel_options = make_kernel_options(
+    "gaussian, sharpen, sobel-x, sobel-y, laplacian (see `cnnpipe kernels`)")
+tutorial_kernel_options = make_kernel_options("tutorial, the tutorial's 3x3 X detector")
 
 conv_options = _stack(
     click.option("--conv-stride", type=PAIR, default="1", show_default=True,
