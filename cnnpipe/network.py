@@ -133,11 +133,7 @@ def load_network(path, *, in_channels: int = 1) -> Network:
         type or value, or channel counts that do not chain. The message is one
         line naming the file, the layer and the key.
     """
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: everything else of cnnpipe still works
-        raise ParameterError("pipeline files need Python >= 3.11 (the standard library's "
-                             "tomllib); run cnnpipe with a newer Python") from None
+    import tomllib
     label = str(path)
     try:
         with open(path, "rb") as fh:
