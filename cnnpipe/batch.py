@@ -7,6 +7,7 @@ of picklable arguments, so any ``concurrent.futures``-style executor can run it.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import re
@@ -34,13 +35,17 @@ class Job:
 
 
 def discover(inputs: Sequence[str], *, recursive: bool = False,
-             on_warning: Callable[[str], None] | None = None) -> list[Job]:
+             on_warning: Callable[[str], None] | None = None,
+             out_root: str | os.PathLike | None = None) -> list[Job]:
     """Expand files, directories and ``-`` into jobs with unique output names.
 
     Directories are scanned for supported extensions (case-insensitive,
     sorted, hidden files skipped); ``recursive`` descends into
     sub-directories, following a symlinked directory only once. Paths that do
     not exist are kept: they fail (one line) when processed, like any bad file.
+    A scan never descends into ``out_root`` or into a folder holding a cnnpipe
+    manifest, so a re-run with the output inside the input does not feed on
+    its own maps.
     """
     warn = on_warning or (lambda message: None)
     raw: list[tuple[str, str, str | None]] = []  # (source, base name, found_in)
@@ -50,7 +55,7 @@ def discover(inputs: Sequence[str], *, recursive: bool = False,
             continue
         path = Path(item)
         if path.is_dir():
-            found = list(_scan(path, recursive))
+            found = list(_scan(path, recursive, out_root))
             if not found:
                 warn(f"{item}: no supported files in this directory"
                      + ("" if recursive else " (use -r to descend into sub-directories)"))
@@ -63,8 +68,13 @@ def discover(inputs: Sequence[str], *, recursive: bool = False,
     return _disambiguate(raw, warn)
 
 
-def _scan(root: Path, recursive: bool) -> Iterable[Path]:
+def _scan(root: Path, recursive: bool, out_root=None) -> Iterable[Path]:
     seen: set[tuple[int, int]] = set()
+    try:
+        st = os.stat(out_root) if out_root is not None else None
+        skip = {(st.st_dev, st.st_ino)} if st is not None else set()
+    except OSError:
+        skip = set()
 
     def walk(folder: Path):
         try:
@@ -93,9 +103,23 @@ def _scan(root: Path, recursive: bool) -> Iterable[Path]:
                 yield Path(entry.path)
         if recursive:
             for sub in subdirs:
-                yield from walk(sub)
+                if not _is_output(sub, skip):
+                    yield from walk(sub)
 
     yield from walk(root)
+
+
+def _is_output(folder: Path, skip: set[tuple[int, int]]) -> bool:
+    """True for the output root and for a folder cnnpipe wrote (its manifest names cnnpipe)."""
+    try:
+        st = folder.stat()
+        if (st.st_dev, st.st_ino) in skip:
+            return True
+        with open(folder / "manifest.json", encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        return isinstance(manifest, dict) and "cnnpipe" in manifest and "files" in manifest
+    except (OSError, ValueError):
+        return False
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f/\\]")

@@ -123,7 +123,7 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
     def warn(message):
         err.print(f"cnnpipe: warning: {message}", markup=False, soft_wrap=True)
 
-    jobs = batch.discover(inputs, recursive=recursive, on_warning=warn)
+    jobs = batch.discover(inputs, recursive=recursive, on_warning=warn, out_root=out_root)
     if not jobs:
         raise click.UsageError("no supported input files found")
     stdin_jobs = [j for j in jobs if j.source == "-"]
