@@ -156,7 +156,8 @@ def _write_detector(writer, config, number, det, sheet, scale_kind, fixed_range)
         pixels, palette = mapping.to_png_pixels(array, m)
         writer.png(name, pixels, mapping.png_text(m), config.png_compression, palette)
         entry = {"layer": number, "stage": stage, "kernel": det.kernel.name, "file": name,
-                 **O._stats(array), "mapping": m}
+                 **O._stats(array, f"layer {number} {stage} map of detector {det.kernel.name!r}"),
+                 "mapping": m}
         if config.npy:
             entry["npy"] = layer_filename(number, stage, det.kernel.name, ".npy")
             writer.npy(entry["npy"], array)

@@ -198,14 +198,21 @@ WORKERS = min(2, os.cpu_count() or 1)
 
 
 def _convolve_group(image, group, params):
+    # Overflow to inf is reported by the output writer, in one line, not by numpy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _convolve_group_quiet(image, group, params)
+
+
+def _convolve_group_quiet(image, group, params):
     if len(group) > 1:
         return convolve(image, np.stack([k.weights for k in group]), params)
     return [convolve(image, group[0].weights, params)]
 
 
 def _finish(kernel, conv, params) -> DetectorMaps:
-    activated = activate(conv, params)
-    pooled = pool(conv if activated is None else activated, params)
+    with np.errstate(over="ignore", invalid="ignore"):  # runs in a worker thread
+        activated = activate(conv, params)
+        pooled = pool(conv if activated is None else activated, params)
     return DetectorMaps(kernel=kernel, conv=np.ascontiguousarray(conv), relu=activated,
                         pool=pooled)
 

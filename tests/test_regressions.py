@@ -32,3 +32,40 @@ def test_rerun_with_out_equal_to_recursive_input_skips_output_folders(invoke, tm
         assert result.exit_code == 0, result.stderr
         assert len(result.stdout.splitlines()) == 1
     assert sorted(p.name for p in photos.iterdir()) == ["a", "a.png"]
+
+
+def _huge_csv(tmp_path):
+    path = tmp_path / "huge.csv"
+    np.savetxt(path, [[1e30, 2, 3], [4, 5, 6], [7, 8, -1e30]], delimiter=",")
+    return path
+
+
+def test_float32_overflow_fails_the_input_in_one_line_instead_of_writing_infinity(invoke, tmp_path):
+    # 1e30 * 1e30 overflows float32: the manifest used to hold Infinity/NaN (not JSON)
+    # and numpy's RuntimeWarnings leaked onto stderr.
+    good = tmp_path / "good.csv"
+    np.savetxt(good, np.arange(9.0).reshape(3, 3), delimiter=",")
+    result = invoke("run", _huge_csv(tmp_path), good, "-k", "big=1e30,1e30;1e30,1e30",
+                    "-o", tmp_path / "out", "-j", "1", "--json", "-q")
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]  # strict JSON
+    assert [m.get("status") for m in lines].count("failed") == 1
+    assert all("Infinity" not in line and "NaN" not in line for line in result.stdout.splitlines())
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "huge.csv" in result.stderr and "overflow" in result.stderr
+    assert not (tmp_path / "out" / "huge" / "manifest.json").exists()
+
+
+def test_l2_pool_overflow_fails_cleanly(invoke, tmp_path):
+    result = invoke("run", _huge_csv(tmp_path), "-k", "1,1;1,1", "--pool", "l2",
+                    "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "overflow" in result.stderr and "RuntimeWarning" not in result.stderr
+
+
+def test_overflow_with_scale_detector_is_an_input_failure_not_a_usage_error(invoke, tmp_path):
+    result = invoke("run", _huge_csv(tmp_path), "-k", "1e30,1e30;1e30,1e30",
+                    "--scale", "detector", "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert "overflow" in result.stderr
