@@ -155,8 +155,10 @@ def activate(conv: np.ndarray, params: Params) -> np.ndarray | None:
 def pool(x: np.ndarray, params: Params) -> np.ndarray | None:
     if params.pool == "none":
         return None
-    return ops.pool2d(x, window=params.window, stride=params.stride, mode=params.pool,
-                      edge=params.edge)
+    # l2 can overflow to inf: reported by the caller in one line, not by numpy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return ops.pool2d(x, window=params.window, stride=params.stride, mode=params.pool,
+                          edge=params.edge)
 
 
 def iter_detectors(image: np.ndarray, kernels: Sequence, params: Params) -> Iterator[DetectorMaps]:
@@ -210,9 +212,8 @@ def _convolve_group_quiet(image, group, params):
 
 
 def _finish(kernel, conv, params) -> DetectorMaps:
-    with np.errstate(over="ignore", invalid="ignore"):  # runs in a worker thread
-        activated = activate(conv, params)
-        pooled = pool(conv if activated is None else activated, params)
+    activated = activate(conv, params)
+    pooled = pool(conv if activated is None else activated, params)
     return DetectorMaps(kernel=kernel, conv=np.ascontiguousarray(conv), relu=activated,
                         pool=pooled)
 

@@ -69,3 +69,21 @@ def test_overflow_with_scale_detector_is_an_input_failure_not_a_usage_error(invo
                     "--scale", "detector", "-o", tmp_path / "out", "-q")
     assert result.exit_code == 1
     assert "overflow" in result.stderr
+
+
+def test_stage_conv_refuses_to_write_an_overflowed_map(invoke, tmp_path):
+    # It used to write inf into the CSV with exit 0, which the next stage then refused.
+    target = tmp_path / "conv.csv"
+    result = invoke("conv", _huge_csv(tmp_path), "-k", "1e30,1e30;1e30,1e30", "-o", target)
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "overflow" in result.stderr
+    assert not target.exists()
+
+
+def test_stage_pool_l2_overflow_is_one_line_without_numpy_warnings(invoke, tmp_path):
+    source = tmp_path / "big.npy"
+    np.save(source, np.full((4, 4), 1e30, dtype=np.float32))
+    result = invoke("pool", source, "--pool", "l2", "-o", tmp_path / "p.npy")
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "overflow" in result.stderr
+

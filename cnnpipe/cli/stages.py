@@ -160,6 +160,13 @@ def _params(**options):
 
 
 def _finish(array, output, stage):
+    import numpy as np
+
+    from cnnpipe.errors import InputError
+
+    if not np.isfinite(array).all():  # the next stage (and a PNG) could not take it
+        raise InputError(f"the {stage} result overflowed float32 (values beyond ±3.4e38); "
+                         "scale the input or the detector weights down")
     written = write_stage_output(array, output, stage)
     if written:
         shape = "x".join(str(n) for n in array.shape)
