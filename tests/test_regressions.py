@@ -87,3 +87,15 @@ def test_stage_pool_l2_overflow_is_one_line_without_numpy_warnings(invoke, tmp_p
     assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "overflow" in result.stderr
 
+
+def test_overflow_on_a_large_image_leaks_no_numpy_warning_from_conv_threads(invoke, tmp_path,
+                                                                            recwarn):
+    # Large maps are convolved in worker threads, which did not inherit the
+    # suppressed numpy error state: a RuntimeWarning and its source line leaked.
+    source = tmp_path / "big.npy"
+    np.save(source, np.full((1024, 1024), 1e30, dtype=np.float32))
+    result = invoke("run", source, "-k", "1e30,1e30;1e30,1e30", "-o", tmp_path / "out",
+                    "-q", "-j", "1")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "overflow" in result.stderr
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
