@@ -118,3 +118,10 @@ def test_shape_still_explains_a_large_photo(invoke):
     assert result.exit_code == 0
     body = json.loads(result.stdout)
     assert body["stages"][-1]["out"] == [1999, 2999]
+
+
+def test_shape_with_huge_padding_refuses_instead_of_exhausting_memory(invoke):
+    result = invoke("shape", "--size", "7", "--kernel-size", "3", "--padding", "100000000000")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "too large" in result.stderr
+
