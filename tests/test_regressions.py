@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from tests.conftest import write_png
+from tests.conftest import SAMPLES, write_png
 
 
 def test_rerun_with_out_inside_recursive_input_does_not_process_its_own_outputs(invoke, tmp_path):
@@ -166,3 +166,25 @@ def test_run_prints_a_16x16_map_without_eliding_a_small_value(invoke, tmp_path):
     assert "…" not in result.stdout
     assert result.stdout.count("3.90e-03") == 2  # the input and the 1x1 feature map
     assert result.stdout.count("7.80e-03") == 2
+
+
+def test_an_empty_value_in_an_inline_kernel_is_refused_not_skipped(invoke, tmp_path):
+    # "1,,0" silently became the 1x2 kernel [1, 0]; image CSVs already refuse "1,,3".
+    result = invoke("run", SAMPLES / "tutorial.csv", "-k", "1,,0", "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "empty value" in result.stderr and "column 2" in result.stderr
+
+
+def test_kernel_file_with_an_empty_cell_is_refused(invoke, tmp_path):
+    path = tmp_path / "k.csv"
+    path.write_text("1,,-1\n2,,-2\n1,,-1\n")
+    result = invoke("run", SAMPLES / "tutorial.csv", "-k", path, "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "empty value" in result.stderr
+
+
+def test_kernel_values_separated_by_comma_and_spaces_still_parse():
+    from cnnpipe.kernels import kernel
+
+    assert kernel("1, 0 ,-1; 2 0 -2").weights.tolist() == [[1, 0, -1], [2, 0, -2]]
