@@ -188,3 +188,11 @@ def test_kernel_values_separated_by_comma_and_spaces_still_parse():
     from cnnpipe.kernels import kernel
 
     assert kernel("1, 0 ,-1; 2 0 -2").weights.tolist() == [[1, 0, -1], [2, 0, -2]]
+
+
+def test_a_cyrillic_kernel_name_is_not_said_to_have_no_letters(invoke, tmp_path):
+    result = invoke("run", SAMPLES / "tutorial.csv", "-k", "Жук=1", "-o", tmp_path / "out")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    # Ж is a letter: the message used to say the name had none.
+    assert "has no letters or digits;" not in result.stderr
+    assert "can keep (a-z, 0-9)" in result.stderr
