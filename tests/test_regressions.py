@@ -196,3 +196,17 @@ def test_a_cyrillic_kernel_name_is_not_said_to_have_no_letters(invoke, tmp_path)
     # Ж is a letter: the message used to say the name had none.
     assert "has no letters or digits;" not in result.stderr
     assert "can keep (a-z, 0-9)" in result.stderr
+
+
+def test_stage_conv_does_not_suggest_a_color_option_it_does_not_have(invoke, tmp_path):
+    detector = tmp_path / "rgbdet.npy"
+    np.save(detector, np.ones((3, 3, 3), dtype=np.float32))
+    image = write_png(tmp_path / "rgb.png", np.full((8, 8, 3), 200))
+    result = invoke("conv", image, "-k", detector, "-o", tmp_path / "c.npy")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "--color" not in result.stderr
+    assert "(3, H, W)" in result.stderr
+    stack = tmp_path / "stack.npy"
+    np.save(stack, np.ones((3, 8, 8), dtype=np.float32))
+    assert invoke("conv", stack, "-k", detector, "-o", tmp_path / "c.npy").exit_code == 0
+    assert np.load(tmp_path / "c.npy").tolist() == np.full((6, 6), 27.0).tolist()
