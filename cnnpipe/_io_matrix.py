@@ -29,6 +29,9 @@ def _matrix_loaded(fp, ext, color, max_pixels, notes) -> Loaded:
             f"matrix has shape {array.shape}; expected 2-D (rows, cols)"
             " (a 3-D (channels, rows, cols) matrix needs --color rgb)"
         )
+    if color == "rgb" and array.ndim == 3 and array.shape[0] not in (1, 3):
+        raise InputError(f"matrix has shape {array.shape}; --color rgb takes (rows, cols) or "
+                         "(3, rows, cols)")
     if color == "rgb" and array.ndim == 2:
         array = array[np.newaxis]
         notes.append("2-D matrix used as 1 channel")

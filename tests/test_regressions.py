@@ -210,3 +210,17 @@ def test_stage_conv_does_not_suggest_a_color_option_it_does_not_have(invoke, tmp
     np.save(stack, np.ones((3, 8, 8), dtype=np.float32))
     assert invoke("conv", stack, "-k", detector, "-o", tmp_path / "c.npy").exit_code == 0
     assert np.load(tmp_path / "c.npy").tolist() == np.full((6, 6), 27.0).tolist()
+
+
+def test_a_five_channel_npy_with_color_rgb_is_a_failed_input_not_a_usage_error(invoke, tmp_path):
+    # It passed the loader and failed later in the PNG mapping as a usage error (exit 2).
+    stack = tmp_path / "five.npy"
+    np.save(stack, np.ones((5, 9, 9), dtype=np.float32))
+    good = tmp_path / "good.csv"
+    np.savetxt(good, np.eye(9), delimiter=",")
+    result = invoke("run", stack, good, "--color", "rgb", "-o", tmp_path / "out", "-j", "1")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and "five.npy" in lines[0] and "(5, 9, 9)" in lines[0]
+    assert "(3, rows, cols)" in lines[0]
+    assert (tmp_path / "out" / "good" / "manifest.json").exists()
