@@ -224,3 +224,19 @@ def test_a_five_channel_npy_with_color_rgb_is_a_failed_input_not_a_usage_error(i
     assert len(lines) == 2 and "five.npy" in lines[0] and "(5, 9, 9)" in lines[0]
     assert "(3, rows, cols)" in lines[0]
     assert (tmp_path / "out" / "good" / "manifest.json").exists()
+
+
+def test_animate_a_16x16_input_keeps_one_line_per_row_at_80_columns(invoke, tmp_path):
+    # The input and feature-map grids sat side by side in 40 columns each, so
+    # every 16-value row wrapped over four lines and the window was unreadable.
+    source = tmp_path / "m.csv"
+    np.savetxt(source, np.random.RandomState(1).rand(16, 16).round(2), delimiter=",",
+               fmt="%.2f")
+    result = invoke("animate", "--input", source, "--pool", "none")
+    assert result.exit_code == 0
+    frame = result.stdout.split("\n\n")[0].splitlines()
+    assert all(len(line) <= 80 for line in frame)
+    start = next(i for i, line in enumerate(frame) if line.startswith("input 16x16"))
+    end = next(i for i, line in enumerate(frame) if line.startswith("feature map"))
+    assert end - start - 1 == 16  # one line per input row
+    assert frame[start + 1].count("[") == 3  # the 3x3 window's top row, on row 0
