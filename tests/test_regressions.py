@@ -240,3 +240,16 @@ def test_animate_a_16x16_input_keeps_one_line_per_row_at_80_columns(invoke, tmp_
     end = next(i for i, line in enumerate(frame) if line.startswith("feature map"))
     assert end - start - 1 == 16  # one line per input row
     assert frame[start + 1].count("[") == 3  # the 3x3 window's top row, on row 0
+
+
+def test_dry_run_with_json_prints_only_json_lines(invoke, tmp_path):
+    # --json promises JSON Lines and nothing else on stdout; -n printed its text plan.
+    result = invoke("run", SAMPLES / "tutorial.csv", "-k", "tutorial", "-n", "--json",
+                    "-o", tmp_path / "out")
+    assert result.exit_code == 0
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 1
+    assert records[0]["input"]["path"] == str(SAMPLES / "tutorial.csv")
+    assert records[0]["status"] == "planned"
+    assert "03-pool-tutorial.png" in records[0]["files"]
+    assert not (tmp_path / "out").exists()

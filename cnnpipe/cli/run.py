@@ -148,7 +148,10 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
         files = planned_files(config)
         for job in jobs:
             folder = os.path.join(out_root, *job.name.split("/"))
-            if not quiet:
+            if as_json:  # JSON Lines and nothing else, as for a real run
+                out.file.write(_json_line({"input": {"path": job.source}, "status": "planned",
+                                            "output": folder, "files": files}))
+            elif not quiet:
                 out.print(f"{job.source} -> {folder}/", markup=False)
                 for name in files:
                     out.print(f"  {name}", markup=False)
