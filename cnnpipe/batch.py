@@ -7,6 +7,7 @@ of picklable arguments, so any ``concurrent.futures``-style executor can run it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -162,6 +163,18 @@ def _disambiguate(raw, warn) -> list[Job]:
     return jobs
 
 
+def fingerprint(job: Job) -> str | None:
+    """Which input this is, for --skip-existing: path, size and modification time of a
+    file, a hash of standard input's bytes; None when the file cannot be read."""
+    if job.source == "-":
+        return "sha256:" + hashlib.sha256(job.data or b"").hexdigest()
+    try:
+        st = os.stat(job.source)
+    except OSError:
+        return None
+    return f"{os.path.realpath(job.source)}|{st.st_size}|{st.st_mtime_ns}"
+
+
 def process(job: Job, config) -> dict:
     """Run one input end to end and write its folder; return its report.
 
@@ -175,7 +188,9 @@ def process(job: Job, config) -> dict:
     folder = Path(config.out_root, *job.name.split("/"))
     started = time.perf_counter()
     try:
-        if config.extra.get("skip_existing") and outputs.is_complete(folder, config):
+        source_id = fingerprint(job)
+        if (config.extra.get("skip_existing") and source_id is not None
+                and outputs.is_complete(folder, config, source_id)):
             manifest = outputs.read_manifest(folder) or {}
             return {**manifest, "status": "skipped", "output": str(folder)}
         source = job.data if job.source == "-" else job.source
@@ -186,6 +201,7 @@ def process(job: Job, config) -> dict:
         loaded.info.setdefault("path", label)
         if job.source == "-":
             loaded.info["path"] = "-"
+        loaded.info["fingerprint"] = source_id
         if getattr(config, "network", None) is not None:
             from cnnpipe.network_outputs import write_network_outputs
 

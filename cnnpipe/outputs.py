@@ -100,11 +100,20 @@ def read_manifest(folder: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def is_complete(folder: Path, config: RunConfig) -> bool:
-    """True when ``folder`` holds a finished run with these exact settings."""
+def is_complete(folder: Path, config: RunConfig, fingerprint: str | None = None) -> bool:
+    """True when ``folder`` holds a finished run with these exact settings.
+
+    With ``fingerprint``, the run must also have been of that input (see
+    :func:`cnnpipe.batch.fingerprint`): another file with the same folder name,
+    a changed file or other standard input is not done yet.
+    """
     manifest = read_manifest(folder)
     if not manifest or manifest.get("digest") != config.digest():
         return False
+    if fingerprint is not None:
+        recorded = manifest.get("input")
+        if not isinstance(recorded, dict) or recorded.get("fingerprint") != fingerprint:
+            return False
     return all((folder / name).is_file() for name in manifest.get("files", []))
 
 

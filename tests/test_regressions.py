@@ -253,3 +253,41 @@ def test_dry_run_with_json_prints_only_json_lines(invoke, tmp_path):
     assert records[0]["status"] == "planned"
     assert "03-pool-tutorial.png" in records[0]["files"]
     assert not (tmp_path / "out").exists()
+
+
+def test_skip_existing_does_not_skip_a_different_input_with_the_same_folder_name(invoke, tmp_path):
+    # a/x.png then b/x.png both write OUT/x: the second was skipped as "done".
+    for folder, value in (("a", 10), ("b", 250)):
+        (tmp_path / folder).mkdir()
+        write_png(tmp_path / folder / "x.png", np.full((8, 8), value))
+    out = tmp_path / "out"
+    first = invoke("run", tmp_path / "a" / "x.png", "-o", out, "--skip-existing", "-q")
+    second = invoke("run", tmp_path / "b" / "x.png", "-o", out, "--skip-existing", "--json")
+    assert first.exit_code == second.exit_code == 0
+    report = json.loads(second.stdout)
+    assert report["status"] == "ok"
+    assert report["input"]["path"] == str(tmp_path / "b" / "x.png")
+
+
+def test_skip_existing_redoes_an_input_whose_file_changed(invoke, tmp_path):
+    source = write_png(tmp_path / "x.png", np.full((8, 8), 10))
+    out = tmp_path / "out"
+    assert invoke("run", source, "-o", out, "--skip-existing", "-q").exit_code == 0
+    write_png(source, np.eye(8) * 255)
+    import os
+
+    os.utime(source, ns=(1, 1))  # a different time even on coarse clocks
+    result = invoke("run", source, "-o", out, "--skip-existing", "--json")
+    assert json.loads(result.stdout)["status"] == "ok"
+    again = invoke("run", source, "-o", out, "--skip-existing", "--json")
+    assert json.loads(again.stdout)["status"] == "skipped"
+
+
+def test_skip_existing_with_stdin_redoes_different_data(invoke, tmp_path):
+    out = tmp_path / "out"
+    a = (SAMPLES / "tutorial.csv").read_bytes()
+    b = b"1,2,3\n4,5,6\n7,8,9\n"
+    assert invoke("run", "-", "-o", out, "--skip-existing", "-q", input=a).exit_code == 0
+    result = invoke("run", "-", "-o", out, "--skip-existing", "--json", input=b)
+    assert json.loads(result.stdout)["status"] == "ok"
+    assert json.loads(result.stdout)["input"]["width"] == 3
