@@ -291,3 +291,16 @@ def test_skip_existing_with_stdin_redoes_different_data(invoke, tmp_path):
     result = invoke("run", "-", "-o", out, "--skip-existing", "--json", input=b)
     assert json.loads(result.stdout)["status"] == "ok"
     assert json.loads(result.stdout)["input"]["width"] == 3
+
+
+def test_invariance_with_an_overflowing_detector_fails_in_one_line_not_infinity(invoke, tmp_path,
+                                                                                recwarn):
+    source = tmp_path / "big.csv"
+    np.savetxt(source, np.full((12, 12), 1e30), delimiter=",")
+    result = invoke("invariance", source, "-k", "1e30,1e30;1e30,1e30", "--shifts", "1",
+                    "--no-chart", "--json")
+    assert result.exit_code == 1
+    assert "Infinity" not in result.stdout
+    assert result.stderr.count("\n") == 1 and "overflow" in result.stderr
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
