@@ -304,3 +304,11 @@ def test_invariance_with_an_overflowing_detector_fails_in_one_line_not_infinity(
     assert result.stderr.count("\n") == 1 and "overflow" in result.stderr
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
+
+def test_invariance_does_not_suggest_a_color_option_it_does_not_have(invoke, tmp_path):
+    detector = tmp_path / "rgbdet.npy"
+    np.save(detector, np.ones((3, 3, 3), dtype=np.float32))
+    image = write_png(tmp_path / "x.png", np.arange(256).reshape(16, 16))
+    result = invoke("invariance", image, "-k", detector, "--no-chart", "-q")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "--color" not in result.stderr and "2-D" in result.stderr
