@@ -312,3 +312,16 @@ def test_invariance_does_not_suggest_a_color_option_it_does_not_have(invoke, tmp
     result = invoke("invariance", image, "-k", detector, "--no-chart", "-q")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "--color" not in result.stderr and "2-D" in result.stderr
+
+
+def test_animate_with_an_overflowing_detector_fails_in_one_line(invoke, tmp_path, recwarn):
+    # It ended in "internal error: OverflowError" after numpy warnings.
+    source = tmp_path / "big.csv"
+    np.savetxt(source, np.full((5, 5), 1e30), delimiter=",")
+    result = invoke("animate", "--input", source, "-k", "1e30,1e30;1e30,1e30",
+                    "--gif", tmp_path / "a.gif")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "overflow" in result.stderr
+    assert "internal error" not in result.stderr
+    assert not (tmp_path / "a.gif").exists()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
