@@ -325,3 +325,12 @@ def test_animate_with_an_overflowing_detector_fails_in_one_line(invoke, tmp_path
     assert "internal error" not in result.stderr
     assert not (tmp_path / "a.gif").exists()
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_animate_gif_refuses_a_file_name_that_is_not_gif(invoke, tmp_path):
+    # --gif steps.png wrote GIF bytes into a .png file (viewers then refuse it).
+    result = invoke("animate", "--gif", tmp_path / "steps.png")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert ".gif" in result.stderr
+    assert not (tmp_path / "steps.png").exists()
+    assert invoke("animate", "--gif", tmp_path / "STEPS.GIF").exit_code == 0

@@ -69,6 +69,9 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
     image = TUTORIAL_X if input_path is None else _load_small(input_path)
     steps = walk(image, kernels[0].weights, params)
 
+    if gif_path is not None and not str(gif_path).lower().endswith(".gif"):
+        raise ParameterError(f"--gif {gif_path!r}: the file name must end in .gif (the "
+                             "animation is written as a GIF)")
     if gif_path is not None:
         from cnnpipe.gif import frame_size, write_gif
 
