@@ -334,3 +334,12 @@ def test_animate_gif_refuses_a_file_name_that_is_not_gif(invoke, tmp_path):
     assert ".gif" in result.stderr
     assert not (tmp_path / "steps.png").exists()
     assert invoke("animate", "--gif", tmp_path / "STEPS.GIF").exit_code == 0
+
+
+def test_a_pipeline_input_that_fails_in_layer_2_leaves_no_files(invoke, tmp_path):
+    # Layer 1's maps and sheet stayed behind in a folder without a manifest.
+    tiny = write_png(tmp_path / "tiny.png", np.arange(16).reshape(4, 4) * 16)
+    out = tmp_path / "out"
+    result = invoke("run", tiny, "--pipeline", SAMPLES / "net.toml", "-o", out)
+    assert result.exit_code != 0 and "layer 2" in result.stderr
+    assert not (out / "tiny").exists() or not any((out / "tiny").iterdir())
