@@ -133,6 +133,15 @@ def _read_npy(fp, max_pixels) -> np.ndarray:
         return np.ascontiguousarray(array, dtype=np.float32)
 
 
+def _separator_hint(cell: str, ext: str) -> str:
+    """Why a cell holding several numbers did not split: the extension picks the separator."""
+    if ext == ".txt" and "," in cell:
+        return "; a .txt matrix separates values with spaces (name it .csv for commas)"
+    if ext == ".csv" and (";" in cell or len(cell.split()) > 1):
+        return "; a .csv matrix separates values with commas"
+    return ""
+
+
 def _read_text(fp, ext, max_pixels) -> np.ndarray:
     raw = fp.read()
     try:
@@ -163,6 +172,7 @@ def _read_text(fp, ext, max_pixels) -> np.ndarray:
                 shown = cell if len(cell) <= 20 else cell[:20] + "..."
                 raise InputError(
                     f"non-numeric value {shown!r} at row {lineno}, column {col}"
+                    + _separator_hint(cell, ext)
                 ) from None
             if value != value:
                 raise InputError(f"contains NaN at row {lineno}, column {col}")

@@ -343,3 +343,17 @@ def test_a_pipeline_input_that_fails_in_layer_2_leaves_no_files(invoke, tmp_path
     result = invoke("run", tiny, "--pipeline", SAMPLES / "net.toml", "-o", out)
     assert result.exit_code != 0 and "layer 2" in result.stderr
     assert not (out / "tiny").exists() or not any((out / "tiny").iterdir())
+
+
+def test_a_matrix_with_the_other_separator_says_which_separator_its_extension_takes(invoke,
+                                                                                    tmp_path):
+    # "non-numeric value '1,2,3'" left the user guessing: .txt takes spaces, .csv commas.
+    (tmp_path / "commas.txt").write_text("1,2,3\n4,5,6\n7,8,9\n")
+    (tmp_path / "spaces.csv").write_text("1 2 3\n4 5 6\n7 8 9\n")
+    (tmp_path / "semis.csv").write_text("1;2;3\n4;5;6\n7;8;9\n")
+    for name, hint in (("commas.txt", "spaces"), ("spaces.csv", "commas"),
+                       ("semis.csv", "commas")):
+        result = invoke("run", tmp_path / name, "-k", "1", "-o", tmp_path / "out")
+        assert result.exit_code == 1
+        first = result.stderr.splitlines()[0]
+        assert "non-numeric value" in first and hint in first, first
