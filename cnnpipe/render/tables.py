@@ -86,13 +86,22 @@ class _MatrixTable(Table):
         if self._n_cols <= 1 or _natural_width(console, options, self) <= options.max_width:
             yield from super().__rich_console__(console, options)
             return
+        # Natural width of every column, measured once; blocks are packed greedily with
+        # that estimate, then each is measured and narrowed until it fits.
+        widths = [max(Measurement.get(console, options.update_width(1 << 20), cell).maximum
+                      for cell in [column.header, *column.cells]) for column in self.columns]
+        labels = len(widths) - self._n_cols  # the row-label column, if any
         start = 0
         while start < self._n_cols:
-            stop = start + 1
-            while (stop < self._n_cols and _natural_width(
-                    console, options, self._block(start, stop + 1)) <= options.max_width):
+            stop, used = start + 1, sum(widths[:labels]) + 3 * labels + widths[labels + start]
+            while stop < self._n_cols and used + 3 + widths[labels + stop] <= options.max_width:
+                used += 3 + widths[labels + stop]
                 stop += 1
-            yield self._block(start, stop, start == 0, stop == self._n_cols)
+            block = self._block(start, stop, start == 0, stop == self._n_cols)
+            while stop > start + 1 and _natural_width(console, options, block) > options.max_width:
+                stop -= 1
+                block = self._block(start, stop, start == 0, stop == self._n_cols)
+            yield block
             start = stop
 
 
