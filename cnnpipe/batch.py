@@ -55,7 +55,7 @@ def discover(inputs: Sequence[str], *, recursive: bool = False,
             raw.append(("-", "stdin", None))
             continue
         path = Path(item)
-        if path.is_dir():
+        if item and path.is_dir():  # "" would be the current directory
             found = list(_scan(path, recursive, out_root))
             if not found:
                 warn(f"{item}: no supported files in this directory"
@@ -193,6 +193,9 @@ def process(job: Job, config) -> dict:
                 and outputs.is_complete(folder, config, source_id)):
             manifest = outputs.read_manifest(folder) or {}
             return {**manifest, "status": "skipped", "output": str(folder)}
+        if not job.source:
+            raise InputError("the input path is empty (an unset shell variable?); give a "
+                             "file, a directory or - for standard input")
         source = job.data if job.source == "-" else job.source
         kwargs = {"color": config.params.color}
         if config.max_pixels is not None:

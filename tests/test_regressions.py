@@ -357,3 +357,13 @@ def test_a_matrix_with_the_other_separator_says_which_separator_its_extension_ta
         assert result.exit_code == 1
         first = result.stderr.splitlines()[0]
         assert "non-numeric value" in first and hint in first, first
+
+
+def test_an_empty_input_path_is_not_the_current_directory(invoke, tmp_path, monkeypatch):
+    # `cnnpipe run "$PHOTO"` with an unset variable scanned and processed the cwd.
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "private.png", np.eye(8) * 255)
+    result = invoke("run", "", "-o", tmp_path / "out", "--json", "-q")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "input path is empty" in result.stderr
+    assert not (tmp_path / "out" / "private").exists()

@@ -172,7 +172,7 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
             out.file.write(_json_line(report))
             out.file.flush()
         if report["status"] == "failed":
-            label = "stdin" if job.source == "-" else job.source
+            label = "stdin" if job.source == "-" else (job.source or "''")
             message = f"{label}: {report['error']}"
             if progress is not None:
                 progress.console.print(message, markup=False, highlight=False, style="red",
