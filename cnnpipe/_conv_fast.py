@@ -79,13 +79,25 @@ def _correlate_im2col(xp, w, stride, dilation, out_hw):
     # Contiguous bands, one per thread, each with its own patch buffer; the
     # bands write disjoint rows of ``out``.
     edges = [oh * i // workers for i in range(workers + 1)]
+    rows = _in_callers_errstate(_im2col_rows)
     with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(_im2col_rows, xp, weights, (kh, kw), stride, dilation, out,
+        futures = [pool.submit(rows, xp, weights, (kh, kw), stride, dilation, out,
                                edges[i], edges[i + 1], rows_per_tile)
                    for i in range(workers)]
         for future in futures:
             future.result()
     return out
+
+
+def _in_callers_errstate(fn):
+    """``fn`` under the calling thread's numpy error state (a new thread has the default)."""
+    state = np.geterr()
+
+    def run(*args):
+        with np.errstate(**state):
+            return fn(*args)
+
+    return run
 
 
 def _im2col_rows(xp, weights, kernel_hw, stride, dilation, out, row0, row1, rows_per_tile):
@@ -214,7 +226,7 @@ def _correlate_fft(xp, w, stride, dilation, out_hw):
     workers = min(FFT_WORKERS, nbh)
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(block_row, range(nbh)))
+            list(pool.map(_in_callers_errstate(block_row), range(nbh)))
     else:
         for r in range(nbh):
             block_row(r)

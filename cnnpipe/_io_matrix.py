@@ -29,6 +29,9 @@ def _matrix_loaded(fp, ext, color, max_pixels, notes) -> Loaded:
             f"matrix has shape {array.shape}; expected 2-D (rows, cols)"
             " (a 3-D (channels, rows, cols) matrix needs --color rgb)"
         )
+    if color == "rgb" and array.ndim == 3 and array.shape[0] not in (1, 3):
+        raise InputError(f"matrix has shape {array.shape}; --color rgb takes (rows, cols) or "
+                         "(3, rows, cols)")
     if color == "rgb" and array.ndim == 2:
         array = array[np.newaxis]
         notes.append("2-D matrix used as 1 channel")
@@ -130,6 +133,15 @@ def _read_npy(fp, max_pixels) -> np.ndarray:
         return np.ascontiguousarray(array, dtype=np.float32)
 
 
+def _separator_hint(cell: str, ext: str) -> str:
+    """Why a cell holding several numbers did not split: the extension picks the separator."""
+    if ext == ".txt" and "," in cell:
+        return "; a .txt matrix separates values with spaces (name it .csv for commas)"
+    if ext == ".csv" and (";" in cell or len(cell.split()) > 1):
+        return "; a .csv matrix separates values with commas"
+    return ""
+
+
 def _read_text(fp, ext, max_pixels) -> np.ndarray:
     raw = fp.read()
     try:
@@ -161,6 +173,7 @@ def _read_text(fp, ext, max_pixels) -> np.ndarray:
                 shown = cell if len(cell) <= 20 else cell[:20] + "..."
                 raise InputError(
                     f"non-numeric value {shown!r} at row {lineno}, column {col}"
+                    + _separator_hint(cell, ext)
                 ) from None
             if value != value:
                 raise InputError(f"contains NaN at row {lineno}, column {col}")

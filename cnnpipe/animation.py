@@ -142,10 +142,16 @@ def walk(image, weights, params: Params | None = None) -> Walk:
 
         raise ParameterError(f"animate needs a 2-D input and a 2-D detector (got shapes "
                              f"{image.shape} and {weights.shape})")
-    conv = convolve(image, weights, params)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, in one line
+        conv = convolve(image, weights, params)
     activated = activate(conv, params)
     activated = conv if activated is None else activated
     pooled = pool(activated, params)
+    if not np.isfinite(conv).all() or (pooled is not None and not np.isfinite(pooled).all()):
+        from cnnpipe.errors import InputError
+
+        raise InputError("the feature map overflowed float32 (values beyond ±3.4e38); scale "
+                         "the input or the detector weights down")
 
     kh, kw = weights.shape
     dh, dw = params.dilation

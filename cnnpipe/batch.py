@@ -7,6 +7,8 @@ of picklable arguments, so any ``concurrent.futures``-style executor can run it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 import re
@@ -34,13 +36,17 @@ class Job:
 
 
 def discover(inputs: Sequence[str], *, recursive: bool = False,
-             on_warning: Callable[[str], None] | None = None) -> list[Job]:
+             on_warning: Callable[[str], None] | None = None,
+             out_root: str | os.PathLike | None = None) -> list[Job]:
     """Expand files, directories and ``-`` into jobs with unique output names.
 
     Directories are scanned for supported extensions (case-insensitive,
     sorted, hidden files skipped); ``recursive`` descends into
     sub-directories, following a symlinked directory only once. Paths that do
     not exist are kept: they fail (one line) when processed, like any bad file.
+    A scan never descends into ``out_root`` or into a folder holding a cnnpipe
+    manifest, so a re-run with the output inside the input does not feed on
+    its own maps.
     """
     warn = on_warning or (lambda message: None)
     raw: list[tuple[str, str, str | None]] = []  # (source, base name, found_in)
@@ -49,8 +55,8 @@ def discover(inputs: Sequence[str], *, recursive: bool = False,
             raw.append(("-", "stdin", None))
             continue
         path = Path(item)
-        if path.is_dir():
-            found = list(_scan(path, recursive))
+        if item and path.is_dir():  # "" would be the current directory
+            found = list(_scan(path, recursive, out_root))
             if not found:
                 warn(f"{item}: no supported files in this directory"
                      + ("" if recursive else " (use -r to descend into sub-directories)"))
@@ -63,8 +69,13 @@ def discover(inputs: Sequence[str], *, recursive: bool = False,
     return _disambiguate(raw, warn)
 
 
-def _scan(root: Path, recursive: bool) -> Iterable[Path]:
+def _scan(root: Path, recursive: bool, out_root=None) -> Iterable[Path]:
     seen: set[tuple[int, int]] = set()
+    try:
+        st = os.stat(out_root) if out_root is not None else None
+        skip = {(st.st_dev, st.st_ino)} if st is not None else set()
+    except OSError:
+        skip = set()
 
     def walk(folder: Path):
         try:
@@ -93,9 +104,23 @@ def _scan(root: Path, recursive: bool) -> Iterable[Path]:
                 yield Path(entry.path)
         if recursive:
             for sub in subdirs:
-                yield from walk(sub)
+                if not _is_output(sub, skip):
+                    yield from walk(sub)
 
     yield from walk(root)
+
+
+def _is_output(folder: Path, skip: set[tuple[int, int]]) -> bool:
+    """True for the output root and for a folder cnnpipe wrote (its manifest names cnnpipe)."""
+    try:
+        st = folder.stat()
+        if (st.st_dev, st.st_ino) in skip:
+            return True
+        with open(folder / "manifest.json", encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        return isinstance(manifest, dict) and "cnnpipe" in manifest and "files" in manifest
+    except (OSError, ValueError):
+        return False
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f/\\]")
@@ -138,6 +163,18 @@ def _disambiguate(raw, warn) -> list[Job]:
     return jobs
 
 
+def fingerprint(job: Job) -> str | None:
+    """Which input this is, for --skip-existing: path, size and modification time of a
+    file, a hash of standard input's bytes; None when the file cannot be read."""
+    if job.source == "-":
+        return "sha256:" + hashlib.sha256(job.data or b"").hexdigest()
+    try:
+        st = os.stat(job.source)
+    except OSError:
+        return None
+    return f"{os.path.realpath(job.source)}|{st.st_size}|{st.st_mtime_ns}"
+
+
 def process(job: Job, config) -> dict:
     """Run one input end to end and write its folder; return its report.
 
@@ -151,9 +188,14 @@ def process(job: Job, config) -> dict:
     folder = Path(config.out_root, *job.name.split("/"))
     started = time.perf_counter()
     try:
-        if config.extra.get("skip_existing") and outputs.is_complete(folder, config):
+        source_id = fingerprint(job)
+        if (config.extra.get("skip_existing") and source_id is not None
+                and outputs.is_complete(folder, config, source_id)):
             manifest = outputs.read_manifest(folder) or {}
             return {**manifest, "status": "skipped", "output": str(folder)}
+        if not job.source:
+            raise InputError("the input path is empty (an unset shell variable?); give a "
+                             "file, a directory or - for standard input")
         source = job.data if job.source == "-" else job.source
         kwargs = {"color": config.params.color}
         if config.max_pixels is not None:
@@ -162,6 +204,7 @@ def process(job: Job, config) -> dict:
         loaded.info.setdefault("path", label)
         if job.source == "-":
             loaded.info["path"] = "-"
+        loaded.info["fingerprint"] = source_id
         if getattr(config, "network", None) is not None:
             from cnnpipe.network_outputs import write_network_outputs
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnnpipe.errors import ParameterError
+from cnnpipe.errors import InputError, ParameterError
 from cnnpipe.network import Network, run_network, stage_stride
 
 AXES = ("x", "y", "xy")
@@ -202,10 +202,10 @@ def experiment(image: np.ndarray, network: Network, shifts: Sequence[int] = (1, 
         the detectors; ``reference_shape``: the size compared.
     """
     ref, variants = make_variants(image, shifts, axis=axis, rotate=rotate, scale_by=scale_by)
-    base = run_network(ref, network)
+    base = _finite(run_network(ref, network))
     rows = []
     for variant in variants:
-        moved = run_network(variant.image, network)
+        moved = _finite(run_network(variant.image, network))
         for li, (lm_a, lm_b) in enumerate(zip(base, moved, strict=True)):
             params = [layer.params for layer in network.layers[:li + 1]]
             for det_a, det_b in zip(lm_a.detectors, lm_b.detectors, strict=True):
@@ -225,6 +225,19 @@ def experiment(image: np.ndarray, network: Network, shifts: Sequence[int] = (1, 
                           "shift": list(v.shift) if v.shift else None, "amount": v.amount}
                          for v in variants],
             "rows": rows, "summary": summarize(rows)}
+
+
+def _finite(layer_maps: list) -> list:
+    """``layer_maps``, unless a map overflowed float32: its measures would be inf/NaN."""
+    for lm in layer_maps:
+        for det in lm.detectors:
+            for stage, array in det.items():
+                if not np.isfinite(array).all():
+                    raise InputError(
+                        f"layer {lm.layer.number} {stage} map of detector {det.kernel.name!r} "
+                        "overflowed float32 (values beyond ±3.4e38); scale the input or the "
+                        "detector weights down")
+    return layer_maps
 
 
 MEASURES = ("change", "corr", "aligned", "mean_change")

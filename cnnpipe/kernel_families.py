@@ -194,6 +194,9 @@ def rows_to_array(rows: list[list[str]], what: str) -> np.ndarray:
     values = []
     for i, row in enumerate(rows, start=1):
         for j, token in enumerate(row, start=1):
+            if not token:
+                raise KernelError(f"{what}: empty value in row {i}, column {j}; write a number "
+                                  "(0 for nothing) between the commas")
             try:
                 value = float(token)
             except ValueError:
@@ -209,9 +212,9 @@ def rows_to_array(rows: list[list[str]], what: str) -> np.ndarray:
 def split_rows(text: str, row_separators: str = ";\n") -> list[list[str]]:
     """Rows split at ``row_separators``, values at commas or whitespace."""
     rows = re.split("[" + re.escape(row_separators) + "]", text)
-    split = [re.split(r"[,\s]+", row.strip()) for row in rows]
-    # A trailing ";" or blank line is not an empty row.
-    return [[t for t in row if t] for row in split if any(row)]
+    # "1,,0" keeps its empty value (refused later), as an image CSV does; a
+    # trailing ";" or blank line is not an empty row.
+    return [re.split(r"\s*,\s*|\s+", row.strip()) for row in rows if row.strip()]
 
 
 def read_text(path: str) -> str:

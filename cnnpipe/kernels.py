@@ -367,7 +367,8 @@ def _parse(spec: str) -> tuple[Kernel, bool]:
             name = slugify(name_part)
             if not name:
                 raise KernelError(f"kernel name '{name_part.strip()}' in '{spec}' has no "
-                                  "letters or digits; use a-z, 0-9 and -")
+                                  "letters or digits a file name can keep (a-z, 0-9); use a-z, "
+                                  "0-9 and -")
             inner, _ = _parse(rest)
             return Kernel(name, inner.weights, inner.description, inner.source, spec), False
     if text.lower().endswith(MATRIX_SUFFIXES):

@@ -71,6 +71,7 @@ def write_network_outputs(loaded, config, folder: Path, source_label: str) -> di
     network: Network = config.network
     image = loaded.array
     scale_kind, fixed_range = mapping.parse_scale(config.scale)
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -81,62 +82,70 @@ def write_network_outputs(loaded, config, folder: Path, source_label: str) -> di
     all_maps: list[dict] = []
     layers_meta: list[dict] = []
     try:
-        input_map = mapping.choose_mapping(image, stage="input", scale="map", cmap=config.cmap,
-                                           bit_depth=config.bit_depth)
-        input_pixels, input_palette = mapping.to_png_pixels(image, input_map)
-        name = O.map_filename("input", None)
-        writer.png(name, input_pixels, mapping.png_text(input_map), config.png_compression,
-                   input_palette)
-        input_pixels = mapping.palette_to_rgb(input_pixels, input_palette)
-        entry = {"layer": 0, "stage": "input", "kernel": None, "file": name, **O._stats(image),
-                 "mapping": input_map}
-        if config.npy:
-            entry["npy"] = O.map_filename("input", None, ".npy")
-            writer.npy(entry["npy"], image)
-        all_maps.append(entry)
-        display = input_pixels if input_pixels.dtype == np.uint8 else (
-            input_pixels >> 8).astype(np.uint8)
+        try:
+            input_map = mapping.choose_mapping(image, stage="input", scale="map", cmap=config.cmap,
+                                               bit_depth=config.bit_depth)
+            input_pixels, input_palette = mapping.to_png_pixels(image, input_map)
+            name = O.map_filename("input", None)
+            writer.png(name, input_pixels, mapping.png_text(input_map), config.png_compression,
+                       input_palette)
+            input_pixels = mapping.palette_to_rgb(input_pixels, input_palette)
+            entry = {"layer": 0, "stage": "input", "kernel": None, "file": name, **O._stats(image),
+                     "mapping": input_map}
+            if config.npy:
+                entry["npy"] = O.map_filename("input", None, ".npy")
+                writer.npy(entry["npy"], image)
+            all_maps.append(entry)
+            display = input_pixels if input_pixels.dtype == np.uint8 else (
+                input_pixels >> 8).astype(np.uint8)
 
-        x = image
-        for layer in network.layers:
-            sheet = _sheet(config, layer, network, source_label, display, input_map)
-            maps_meta, handed_on, names = [], [], []
-            for det in iter_layer(x, layer):
-                names.append(det.kernel.name)
-                maps_meta += _write_detector(writer, config, layer.number, det, sheet,
-                                             scale_kind, fixed_range)
-                handed_on.append(last_stage(det))
-                del det
-            x = np.stack(handed_on)
-            del handed_on
-            overview = None
-            if sheet is not None:
-                overview = overview_filename(layer.number)
-                writer.raw(overview, _png_of(sheet, config.png_compression))
-            layers_meta.append({**layer.to_dict(),
-                                "kernels": [O._kernel_meta(k) for k in layer.kernels],
-                                "detectors": names, "maps": maps_meta, "overview": overview,
-                                "output_shape": list(x.shape)})
-            all_maps += maps_meta
-    finally:
-        writer.finish()
+            x = image
+            for layer in network.layers:
+                sheet = _sheet(config, layer, network, source_label, display, input_map)
+                maps_meta, handed_on, names = [], [], []
+                for det in iter_layer(x, layer):
+                    names.append(det.kernel.name)
+                    maps_meta += _write_detector(writer, config, layer.number, det, sheet,
+                                                 scale_kind, fixed_range)
+                    handed_on.append(last_stage(det))
+                    del det
+                x = np.stack(handed_on)
+                del handed_on
+                overview = None
+                if sheet is not None:
+                    overview = overview_filename(layer.number)
+                    writer.raw(overview, _png_of(sheet, config.png_compression))
+                layers_meta.append({**layer.to_dict(),
+                                    "kernels": [O._kernel_meta(k) for k in layer.kernels],
+                                    "detectors": names, "maps": maps_meta, "overview": overview,
+                                    "output_shape": list(x.shape)})
+                all_maps += maps_meta
+        finally:
+            writer.finish()
 
-    manifest = {
-        "cnnpipe": __version__,
-        "input": {**loaded.info, "shape": list(image.shape)},
-        "pipeline": {"file": network.source, "description": network.description,
-                     "layers": len(network.layers)},
-        "params": {"color": config.params.color, **config.options()},
-        "kernels": [{**O._kernel_meta(k), "layer": layer.number}
-                    for layer in network.layers for k in layer.kernels],
-        "layers": layers_meta,
-        "maps": all_maps,
-        "overview": [m["overview"] for m in layers_meta if m["overview"]],
-        "files": sorted(set(writer.written) | {O.MANIFEST}),
-        "digest": config.digest(),
-    }
-    io.atomic_write(folder / O.MANIFEST,
-                    (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+        manifest = {
+            "cnnpipe": __version__,
+            "input": {**loaded.info, "shape": list(image.shape)},
+            "pipeline": {"file": network.source, "description": network.description,
+                         "layers": len(network.layers)},
+            "params": {"color": config.params.color, **config.options()},
+            "kernels": [{**O._kernel_meta(k), "layer": layer.number}
+                        for layer in network.layers for k in layer.kernels],
+            "layers": layers_meta,
+            "maps": all_maps,
+            "overview": [m["overview"] for m in layers_meta if m["overview"]],
+            "files": sorted(set(writer.written) | {O.MANIFEST}),
+            "digest": config.digest(),
+        }
+        io.atomic_write(folder / O.MANIFEST,
+                        (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+    except BaseException:
+        # Complete or absent, as for one layer: a failed input (a later layer that
+        # cannot run, an overflow) leaves none of this run's files.
+        writer.abort()
+        if not (folder / O.MANIFEST).exists():
+            O._discard(folder, writer.written, created)
+        raise
     O._remove_stale(folder, old_files, set(manifest["files"]))
     return manifest
 
@@ -156,7 +165,8 @@ def _write_detector(writer, config, number, det, sheet, scale_kind, fixed_range)
         pixels, palette = mapping.to_png_pixels(array, m)
         writer.png(name, pixels, mapping.png_text(m), config.png_compression, palette)
         entry = {"layer": number, "stage": stage, "kernel": det.kernel.name, "file": name,
-                 **O._stats(array), "mapping": m}
+                 **O._stats(array, f"layer {number} {stage} map of detector {det.kernel.name!r}"),
+                 "mapping": m}
         if config.npy:
             entry["npy"] = layer_filename(number, stage, det.kernel.name, ".npy")
             writer.npy(entry["npy"], array)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnpipe import interrupt, io, mapping, pipeline
-from cnnpipe.errors import OutputError
+from cnnpipe.errors import InputError, OutputError
 from cnnpipe.pipeline import Params, iter_detectors
 
 MANIFEST = "manifest.json"
@@ -100,12 +100,28 @@ def read_manifest(folder: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def is_complete(folder: Path, config: RunConfig) -> bool:
-    """True when ``folder`` holds a finished run with these exact settings."""
+def is_complete(folder: Path, config: RunConfig, fingerprint: str | None = None) -> bool:
+    """True when ``folder`` holds a finished run with these exact settings.
+
+    With ``fingerprint``, the run must also have been of that input (see
+    :func:`cnnpipe.batch.fingerprint`): another file with the same folder name,
+    a changed file or other standard input is not done yet.
+    """
     manifest = read_manifest(folder)
     if not manifest or manifest.get("digest") != config.digest():
         return False
+    if fingerprint is not None:
+        recorded = manifest.get("input")
+        if not isinstance(recorded, dict) or recorded.get("fingerprint") != fingerprint:
+            return False
     return all((folder / name).is_file() for name in manifest.get("files", []))
+
+
+def _check_finite(lo: float, hi: float, what: str) -> None:
+    # Values beyond float32 (inf, or NaN from inf - inf) have no pixel and no JSON number.
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError(f"{what} overflowed float32 (values beyond ±3.4e38); scale the input "
+                         "or the detector weights down")
 
 
 #: Pixel and value buffers queued for background encoding, at most (see _Writer).
@@ -114,11 +130,13 @@ PENDING_BYTES = 64 * 1024 * 1024
 SMALL_MAP = 32  # maps at most this many rows and columns carry their values in the manifest
 
 
-def _stats(array: np.ndarray) -> dict:
+def _stats(array: np.ndarray, what: str = "a map") -> dict:
+    lo, hi = float(array.min()), float(array.max())
+    _check_finite(lo, hi, what)
     stats = {
         "shape": list(array.shape),
-        "min": float(array.min()),
-        "max": float(array.max()),
+        "min": lo,
+        "max": hi,
         "mean": float(array.mean(dtype=np.float64)),
         "zero_fraction": float(np.count_nonzero(array == 0) / array.size),
     }
@@ -270,16 +288,18 @@ def _write_all(loaded, config, folder, source_label, writer, scale_kind, fixed_r
             if scale_kind == "detector":
                 shared = (min(float(a.min()) for _, a in items),
                           max(float(a.max()) for _, a in items))
+                _check_finite(*shared, f"a map of detector {det.kernel.name!r}")
             elif scale_kind == "fixed":
                 shared = fixed_range
             for stage, array in items:
+                stats = _stats(array, f"the {stage} map of detector {det.kernel.name!r}")
                 m = mapping.choose_mapping(array, stage=stage, scale=config.scale, cmap=config.cmap,
                                            value_range=shared, bit_depth=config.bit_depth)
                 name = map_filename(stage, det.kernel.name)
                 pixels, palette = mapping.to_png_pixels(array, m)
                 writer.png(name, pixels, mapping.png_text(m), config.png_compression, palette)
                 entry = {"stage": stage, "kernel": det.kernel.name, "file": name,
-                         **_stats(array), "mapping": m}
+                         **stats, "mapping": m}
                 if config.npy:
                     entry["npy"] = map_filename(stage, det.kernel.name, ".npy")
                     writer.npy(entry["npy"], array)

@@ -155,8 +155,10 @@ def activate(conv: np.ndarray, params: Params) -> np.ndarray | None:
 def pool(x: np.ndarray, params: Params) -> np.ndarray | None:
     if params.pool == "none":
         return None
-    return ops.pool2d(x, window=params.window, stride=params.stride, mode=params.pool,
-                      edge=params.edge)
+    # l2 can overflow to inf: reported by the caller in one line, not by numpy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return ops.pool2d(x, window=params.window, stride=params.stride, mode=params.pool,
+                          edge=params.edge)
 
 
 def iter_detectors(image: np.ndarray, kernels: Sequence, params: Params) -> Iterator[DetectorMaps]:
@@ -198,6 +200,12 @@ WORKERS = min(2, os.cpu_count() or 1)
 
 
 def _convolve_group(image, group, params):
+    # Overflow to inf is reported by the output writer, in one line, not by numpy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _convolve_group_quiet(image, group, params)
+
+
+def _convolve_group_quiet(image, group, params):
     if len(group) > 1:
         return convolve(image, np.stack([k.weights for k in group]), params)
     return [convolve(image, group[0].weights, params)]

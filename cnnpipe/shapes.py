@@ -154,6 +154,11 @@ def pool_axis(n, k, s, edge="keep"):
             "uncovered_text": cell_ranges(uncovered), "peers": peers}
 
 
+#: Every pooling window is listed (text and JSON): 10^6 per side takes ~1 s and
+#: ~300 MB; 10^8 would take tens of GB.
+MAX_SIDE = 1_000_000
+
+
 def plan(in_hw, kernel_hw, *, conv_stride=1, padding="valid", dilation=1, activation="relu",
          pool="max", window=2, stride=None, edge="keep"):
     """Every stage's size for an input of ``in_hw`` and a ``kernel_hw`` detector.
@@ -203,6 +208,10 @@ def plan(in_hw, kernel_hw, *, conv_stride=1, padding="valid", dilation=1, activa
     if pool != "none":
         win = as_pair(window, "window")
         st = win if stride is None else as_pair(stride, "stride")
+        if max(hw) > MAX_SIDE:
+            raise ParameterError(
+                f"the {hw[0]}x{hw[1]} feature map is too large to explain window by window; "
+                f"at most {MAX_SIDE} per side (use less padding)")
         if edge == "drop" and (win[0] > hw[0] or win[1] > hw[1]):
             raise ParameterError(
                 f"pooling window {win[0]}x{win[1]} is larger than the {hw[0]}x{hw[1]} feature "

@@ -69,6 +69,9 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
     image = TUTORIAL_X if input_path is None else _load_small(input_path)
     steps = walk(image, kernels[0].weights, params)
 
+    if gif_path is not None and not str(gif_path).lower().endswith(".gif"):
+        raise ParameterError(f"--gif {gif_path!r}: the file name must end in .gif (the "
+                             "animation is written as a GIF)")
     if gif_path is not None:
         from cnnpipe.gif import frame_size, write_gif
 
@@ -80,17 +83,17 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
     out = Console(highlight=False)
     if not wants_live(no_live, sys.stdout):
         for step in steps.steps:
-            out.print(_render(steps, step, kernels[0].name))
+            out.print(_render(steps, step, kernels[0].name, out.width))
             out.print()
         return
     import time
 
     from rich.live import Live
 
-    with Live(_render(steps, steps.steps[0], kernels[0].name), console=out,
+    with Live(_render(steps, steps.steps[0], kernels[0].name, out.width), console=out,
               auto_refresh=False) as live:
         for step in steps.steps:
-            live.update(_render(steps, step, kernels[0].name), refresh=True)
+            live.update(_render(steps, step, kernels[0].name, out.width), refresh=True)
             time.sleep(speed)
 
 
@@ -114,8 +117,13 @@ def _load_small(path):
     return array
 
 
-def _render(walk, step, kernel_name):
-    """One step as a rich renderable; brackets mark the window so it shows without colour."""
+def _render(walk, step, kernel_name, console_width=None):
+    """One step as a rich renderable; brackets mark the window so it shows without colour.
+
+    The input and output grids sit side by side when both fit in ``width``
+    columns, else one under the other; a row wider than the console is cut
+    with an ellipsis, never wrapped into the next row.
+    """
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -130,7 +138,7 @@ def _render(walk, step, kernel_name):
     cols = max(grid.shape[1], step.col1)
     width = max(len(_num(v)) for v in list(grid.ravel()) + list(output.ravel()))
 
-    left = Text()
+    left = Text(no_wrap=True, overflow="ellipsis")
     for r in range(rows):
         for c in range(cols):
             inside = r < grid.shape[0] and c < grid.shape[1]
@@ -138,7 +146,7 @@ def _render(walk, step, kernel_name):
             left.append_text(_cell(text, width, (r, c) in window, "bold black on yellow"))
         if r < rows - 1:
             left.append("\n")
-    right = Text()
+    right = Text(no_wrap=True, overflow="ellipsis")
     for r in range(output.shape[0]):
         for c in range(output.shape[1]):
             done = (r, c) <= (step.out_row, step.out_col)
@@ -156,9 +164,13 @@ def _render(walk, step, kernel_name):
     else:
         titles = ("feature map after activation", f"pooled ({step.mode})")
         heading = "Pooling"
-    layout = Table.grid(padding=(0, 4))
-    layout.add_row(Text(titles[0], style="bold"), Text(titles[1], style="bold"))
-    layout.add_row(left, right)
+    side_by_side = (cols + output.shape[1]) * (width + 2) + 4
+    if console_width is not None and side_by_side > console_width:
+        layout = Group(Text(titles[0], style="bold"), left, Text(titles[1], style="bold"), right)
+    else:
+        layout = Table.grid(padding=(0, 4))
+        layout.add_row(Text(titles[0], style="bold"), Text(titles[1], style="bold"))
+        layout.add_row(left, right)
     where = (f"{heading} step {step.number}/{step.total}: window rows {step.row0}-"
              f"{step.row1 - 1}, cols {step.col0}-{step.col1 - 1} → cell "
              f"({step.out_row}, {step.out_col})" + (", partial window" if step.partial else ""))

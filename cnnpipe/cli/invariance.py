@@ -77,7 +77,7 @@ def invariance(image, shifts, axis, rotate, scale_by, kernel_specs, random_n, se
 
     from cnnpipe import invariance as inv
     from cnnpipe import io
-    from cnnpipe.errors import InputError
+    from cnnpipe.errors import InputError, ParameterError
     from cnnpipe.network import load_network, single_layer
 
     out = Console(highlight=False)
@@ -90,6 +90,11 @@ def invariance(image, shifts, axis, rotate, scale_by, kernel_specs, random_n, se
         network = load_network(pipeline_file)
     else:
         kernels = build_kernels(kernel_specs, random_n, seed, random_size)
+        for k in kernels:
+            if k.weights.ndim != 2:
+                raise ParameterError(f"kernel {k.name!r} has {k.weights.shape[0]} channels; "
+                                     "invariance works on the gray image, use a 2-D detector "
+                                     "(or --pipeline for several layers)")
         params = build_params(conv_stride=conv_stride, padding=padding, pad_mode=pad_mode,
                               dilation=dilation, flip=flip, activation=activation, leak=leak,
                               pool_mode=pool_mode, window=window, stride=stride, edge=edge)

@@ -123,7 +123,7 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
     def warn(message):
         err.print(f"cnnpipe: warning: {message}", markup=False, soft_wrap=True)
 
-    jobs = batch.discover(inputs, recursive=recursive, on_warning=warn)
+    jobs = batch.discover(inputs, recursive=recursive, on_warning=warn, out_root=out_root)
     if not jobs:
         raise click.UsageError("no supported input files found")
     stdin_jobs = [j for j in jobs if j.source == "-"]
@@ -148,7 +148,10 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
         files = planned_files(config)
         for job in jobs:
             folder = os.path.join(out_root, *job.name.split("/"))
-            if not quiet:
+            if as_json:  # JSON Lines and nothing else, as for a real run
+                out.file.write(_json_line({"input": {"path": job.source}, "status": "planned",
+                                            "output": folder, "files": files}))
+            elif not quiet:
                 out.print(f"{job.source} -> {folder}/", markup=False)
                 for name in files:
                     out.print(f"  {name}", markup=False)
@@ -169,7 +172,7 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
             out.file.write(_json_line(report))
             out.file.flush()
         if report["status"] == "failed":
-            label = "stdin" if job.source == "-" else job.source
+            label = "stdin" if job.source == "-" else (job.source or "''")
             message = f"{label}: {report['error']}"
             if progress is not None:
                 progress.console.print(message, markup=False, highlight=False, style="red",

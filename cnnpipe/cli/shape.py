@@ -51,6 +51,9 @@ def shape(size, input_path, kernel_specs, kernel_size, pool_only, conv_stride, p
     if (size is None) == (input_path is None):
         raise click.UsageError("give the input size with --size HxW or --input FILE (one of them)")
     in_hw = size if size is not None else _file_size(input_path)
+    if max(in_hw) > shapes.MAX_SIDE:
+        raise ParameterError(f"input size {in_hw[0]}x{in_hw[1]} is too large to explain window "
+                             f"by window; give at most {shapes.MAX_SIDE} per side")
     sizes = _kernel_sizes(kernel_specs, kernel_size, pool_only)
     if pool_only and pool_mode == "none":
         raise ParameterError("--pool-only with --pool none leaves nothing to show; "

@@ -146,6 +146,13 @@ def apply_conv(array, kernels, params):
     if len(ndims) > 1:
         raise ParameterError("mix of 2-D and (C, kh, kw) detectors; run them in separate "
                              "`cnnpipe conv` commands")
+    maps = 1 if array.ndim == 2 else array.shape[0]
+    for k in kernels:
+        if k.weights.ndim == 3 and k.weights.shape[0] != maps:
+            # `run --color rgb` is not available here: images load as one gray map.
+            raise ParameterError(
+                f"kernel {k.name!r} has {k.weights.shape[0]} channels but INPUT has {maps} "
+                f"map(s); give a ({k.weights.shape[0]}, H, W) .npy stack as INPUT")
     if ndims == {3} or array.ndim == 2:
         results = [d.conv for d in iter_detectors(array, kernels, params)]
     else:
@@ -160,6 +167,13 @@ def _params(**options):
 
 
 def _finish(array, output, stage):
+    import numpy as np
+
+    from cnnpipe.errors import InputError
+
+    if not np.isfinite(array).all():  # the next stage (and a PNG) could not take it
+        raise InputError(f"the {stage} result overflowed float32 (values beyond ±3.4e38); "
+                         "scale the input or the detector weights down")
     written = write_stage_output(array, output, stage)
     if written:
         shape = "x".join(str(n) for n in array.shape)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from rich import box
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -30,31 +31,83 @@ def matrix_table(array: np.ndarray, title: str | None = None, *, caption: str | 
     """A 2-D array as a table: numbers right-aligned, negatives red, zeros dim.
 
     ``highlight`` holds ``(row, col)`` cells to emphasise (e.g. pooling winners);
-    they are also marked with ``*`` so the mark survives without colour.
+    they are also marked with ``*`` so the mark survives without colour. A table
+    wider than the console prints as blocks of whole columns, one under the other.
     """
     array = np.asarray(array)
     if array.ndim != 2:
         raise ValueError(f"matrix_table needs a 2-D array (got shape {array.shape})")
     highlight = highlight or set()
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False, title_justify="left", caption_justify="left",
-                  min_width=len(title or "") + 1)
-    if row_labels:
-        table.add_column("", justify="right", style="dim")
-    for col in range(array.shape[1]):
-        table.add_column(str(col), justify="right")
-    for row in range(array.shape[0]):
-        cells = []
-        for col in range(array.shape[1]):
-            value = array[row, col]
-            text = format_value(value, decimals)
-            style = NEGATIVE if value < 0 else (ZERO if value == 0 else "")
-            if (row, col) in highlight:
-                text = f"*{text}"
-                style = f"{style} {HIGHLIGHT}".strip()
-            cells.append(Text(text, style=style))
-        table.add_row(*([str(row)] if row_labels else []), *cells)
-    return table
+
+    def block(start: int, stop: int, first: bool = True, last: bool = True,
+              table: Table | None = None) -> Table:
+        if table is None:
+            table = Table(**_matrix_style(title if first else None, caption if last else None))
+        if row_labels:
+            table.add_column("", justify="right", style="dim")
+        for col in range(start, stop):
+            table.add_column(str(col), justify="right")
+        for row in range(array.shape[0]):
+            cells = []
+            for col in range(start, stop):
+                value = array[row, col]
+                text = format_value(value, decimals)
+                style = NEGATIVE if value < 0 else (ZERO if value == 0 else "")
+                if (row, col) in highlight:
+                    text = f"*{text}"
+                    style = f"{style} {HIGHLIGHT}".strip()
+                cells.append(Text(text, style=style))
+            table.add_row(*([str(row)] if row_labels else []), *cells)
+        return table
+
+    n_cols = array.shape[1]
+    return block(0, n_cols, table=_MatrixTable(block, n_cols, **_matrix_style(title, caption)))
+
+
+def _matrix_style(title, caption) -> dict:
+    return dict(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False,
+                pad_edge=False, title_justify="left", caption_justify="left",
+                min_width=len(title or "") + 1)
+
+
+class _MatrixTable(Table):
+    """A matrix table that, wider than the console, prints in blocks of whole columns.
+
+    rich would squeeze every column instead and elide the numbers: "0.55"
+    became "0…", and "3.92e-03" became "3…", which reads as 3.
+    """
+
+    def __init__(self, block, n_cols: int, **kwargs):
+        super().__init__(**kwargs)
+        self._block = block  # (start, stop, first, last) -> Table of columns start:stop
+        self._n_cols = n_cols
+
+    def __rich_console__(self, console, options):
+        if self._n_cols <= 1 or _natural_width(console, options, self) <= options.max_width:
+            yield from super().__rich_console__(console, options)
+            return
+        # Natural width of every column, measured once; blocks are packed greedily with
+        # that estimate, then each is measured and narrowed until it fits.
+        widths = [max(Measurement.get(console, options.update_width(1 << 20), cell).maximum
+                      for cell in [column.header, *column.cells]) for column in self.columns]
+        labels = len(widths) - self._n_cols  # the row-label column, if any
+        start = 0
+        while start < self._n_cols:
+            stop, used = start + 1, sum(widths[:labels]) + 3 * labels + widths[labels + start]
+            while stop < self._n_cols and used + 3 + widths[labels + stop] <= options.max_width:
+                used += 3 + widths[labels + stop]
+                stop += 1
+            block = self._block(start, stop, start == 0, stop == self._n_cols)
+            while stop > start + 1 and _natural_width(console, options, block) > options.max_width:
+                stop -= 1
+                block = self._block(start, stop, start == 0, stop == self._n_cols)
+            yield block
+            start = stop
+
+
+def _natural_width(console, options, table: Table) -> int:
+    """The width ``table`` needs to show every cell in full."""
+    return Measurement.get(console, options.update_width(1 << 20), table).maximum
 
 
 def summary_table(manifest: dict, title: str | None = None) -> Table:
