@@ -139,6 +139,11 @@ def _disambiguate(raw, warn) -> list[Job]:
     counts: dict[str, int] = {}
     for _, base, _ in raw:
         counts[base.casefold()] = counts.get(base.casefold(), 0) + 1
+    # `A.png` beside a folder `A/` would put A/x's folder inside A's: that counts as a clash
+    parents = {"/".join(base.casefold().split("/")[:i])
+               for _, base, _ in raw for i in range(1, base.count("/") + 1)}
+    for key in parents & set(counts):
+        counts[key] += 1
     named = []
     for source, base, found_in in raw:
         name = base

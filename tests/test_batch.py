@@ -175,3 +175,14 @@ def test_sigint_leaves_only_complete_files_and_skip_existing_completes(tmp_path)
     statuses = [json.loads(line)["status"] for line in rerun.stdout.splitlines()]
     assert statuses.count("skipped") == done_before
     assert statuses.count("ok") + statuses.count("skipped") == 40
+
+
+def test_a_file_beside_a_folder_of_the_same_name_gets_its_own_folder(tmp_path):
+    write_png(tmp_path / "A.png", np.zeros((4, 4)))
+    (tmp_path / "A").mkdir()
+    write_png(tmp_path / "A" / "x.png", np.zeros((4, 4)))
+    warnings = []
+    jobs = discover([str(tmp_path)], recursive=True, on_warning=warnings.append)
+    names = sorted(j.name for j in jobs)
+    assert names == ["A.png", "A/x"]  # not A/ (which would hold A/x/ inside it)
+    assert len(warnings) == 1 and "A.png" in warnings[0]
