@@ -461,7 +461,9 @@ def iter_layer(x: np.ndarray, layer: Layer) -> Iterator[DetectorMaps]:
                 named = k if len(planes) == 1 else dataclasses.replace(k, name=f"{k.name}-m{j}")
                 yield from iter_detectors(plane, [named], layer.params)
     except ParameterError as exc:
-        raise ParameterError(f"layer {layer.number}: {exc}") from None
+        # the command-line hint, said the way a pipeline file says it
+        message = str(exc).replace("--padding same", 'padding = "same" in this layer')
+        raise ParameterError(f"layer {layer.number}: {message}") from None
 
 
 def last_stage(det: DetectorMaps) -> np.ndarray:

@@ -357,3 +357,13 @@ def test_run_pipeline_json_dry_run_and_batch(invoke, tmp_path):
                                                                                "seed = 2"))
     third = invoke("run", folder, "--pipeline", changed, "-o", out, "--skip-existing", "--json")
     assert [json.loads(line)["status"] for line in third.stdout.splitlines()] == ["ok", "ok"]
+
+
+def test_a_layer_too_small_for_its_kernel_gives_the_pipeline_file_hint(invoke, tmp_path):
+    (tmp_path / "small.csv").write_text("1,2,3\n4,5,6\n")
+    net = tmp_path / "net.toml"
+    net.write_text('[[layer]]\nkernels = ["box"]\n')
+    result = invoke("run", tmp_path / "small.csv", "--pipeline", net, "-o", tmp_path / "out")
+    assert result.exit_code in (1, 2)
+    assert 'layer 1:' in result.stderr and 'padding = "same"' in result.stderr
+    assert "--padding" not in result.stderr
