@@ -367,3 +367,10 @@ def test_an_empty_input_path_is_not_the_current_directory(invoke, tmp_path, monk
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and "input path is empty" in result.stderr
     assert not (tmp_path / "out" / "private").exists()
+
+
+def test_demo_refuses_a_map_that_overflowed_instead_of_printing_inf(invoke):
+    result = invoke("demo", "-k", "3e38,3e38;3e38,3e38")
+    assert result.exit_code == 1
+    assert "overflowed float32" in result.stderr
+    assert "inf" not in result.stdout

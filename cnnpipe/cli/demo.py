@@ -62,6 +62,7 @@ def demo(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
       cnnpipe demo -k sobel-x --activation leaky
       cnnpipe demo --input my-drawing.csv -k "1,1;-1,-1"
     """
+    import numpy as np
     from rich.console import Console
     from rich.text import Text
 
@@ -92,6 +93,13 @@ def demo(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
                              matrix_table(image),
                              teaching.input_caption(image.shape, input_path is None)))
     for number, maps in enumerate(iter_detectors(image, chosen, params), start=1):
+        for stage, array in maps.items():  # as in `run`: an overflow is refused, not shown
+            if not np.isfinite(array).all():
+                from cnnpipe.errors import InputError
+
+                raise InputError(f"the {stage} map of {maps.kernel.name!r} overflowed float32 "
+                                 "(values beyond ±3.4e38); scale the input or the detector "
+                                 "weights down")
         if len(chosen) > 1:
             out.rule(f"detector {number} of {len(chosen)}: {maps.kernel.name}", style="dim")
         prov = None
