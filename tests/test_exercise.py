@@ -126,3 +126,14 @@ def test_check_needs_seed_and_stage_and_a_readable_file(invoke, tmp_path):
     result = invoke("check", bad, "--seed", 1, "--stage", "conv")
     assert result.exit_code == 1
     assert "bad.csv" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_check_reads_the_answer_from_standard_input(invoke, tmp_path):
+    pool = right_maps(task_json(invoke, 5))["pool"]
+    text = "\n".join(",".join(f"{v:g}" for v in row) for row in pool) + "\n"
+    result = invoke("check", "-", "--seed", 5, "--stage", "pool", input=text)
+    assert result.exit_code == 0, result.output
+    wrong = text.replace(f"{pool[0, 0]:g}", f"{pool[0, 0] + 1:g}", 1)
+    result = invoke("check", "-", "--seed", 5, "--stage", "pool", input=wrong)
+    assert result.exit_code == 1
+    assert "row 0, col 0" in result.stdout

@@ -72,7 +72,7 @@ def check(answer_path, seed, stage):
     """Grade a hand-computed map cell by cell; exit 0 only when every cell is right.
 
     ANSWER.csv holds one row per line, values separated by commas (.txt with
-    spaces and .npy work too). Wrong cells are shown next to the right values
+    spaces and .npy work too; - reads the answer from standard input). Wrong cells are shown next to the right values
     and listed by row and column (counted from 0, as in the tables). Exit
     status: 0 all right, 1 some cells wrong (or the file cannot be read),
     2 usage error.
@@ -81,6 +81,7 @@ def check(answer_path, seed, stage):
     Examples:
       cnnpipe check conv.csv --seed 3 --stage conv
       cnnpipe check pool.csv --seed 3 --stage pool && echo "well done"
+      printf '1,2\n3,4\n' | cnnpipe check - --seed 3 --stage pool
     """
     import sys
     from pathlib import Path
@@ -94,8 +95,12 @@ def check(answer_path, seed, stage):
     ext = Path(answer_path).suffix.lower()
     if ext not in (".csv", ".txt", ".npy"):
         ext = ".csv"
+    source = answer_path
+    if answer_path == "-":  # typed or piped in: `cnnpipe check - --seed 3 --stage pool`
+        source = sys.stdin.buffer.read()
+        ext = ".npy" if source.startswith(b"\x93NUMPY") else ".csv"
     try:
-        submitted = io.load_matrix(answer_path, ext=ext)
+        submitted = io.load_matrix(source, ext=ext)
     except InputError as exc:
         raise InputError(f"{answer_path}: {exc}") from None
     if submitted.ndim != 2:
