@@ -72,8 +72,9 @@ def check(answer_path, seed, stage):
     """Grade a hand-computed map cell by cell; exit 0 only when every cell is right.
 
     ANSWER.csv holds one row per line, values separated by commas (.txt with
-    spaces and .npy work too; - reads the answer from standard input). Wrong cells are shown next to the right values
-    and listed by row and column (counted from 0, as in the tables). Exit
+    spaces and .npy work too; - reads the answer from standard input). Wrong
+    cells are shown next to the right values and listed by row and column
+    (counted from 0, as in the tables). Exit
     status: 0 all right, 1 some cells wrong (or the file cannot be read),
     2 usage error.
 
