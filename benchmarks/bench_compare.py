@@ -30,14 +30,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import command_ms, median_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -51,14 +50,6 @@ DETECTORS = ("box", "gaussian", "sharpen", "laplacian", "laplacian-8", "sobel-x"
 CORES = os.cpu_count() or 1
 
 
-def median_ms(fn, repeat):
-    fn()  # warm up: first-touch page faults, thread pools, lazy imports
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def pool_views(r):
@@ -93,25 +84,32 @@ def numpy_im2col(x, k):
     return c, r, pool_views(r)
 
 
-def make_scipy():
-    try:
-        from scipy import ndimage
-    except ImportError:
-        return None
+def per_detector(correlate_same):
+    """A peer that filters one detector at a time with a centred, zero-padded
+    ``correlate_same(x, weights)`` and crops the result to the valid region."""
 
     def run(x, k):
         kh, kw = k.shape[1:]
         oh, ow = x.shape[0] - kh + 1, x.shape[1] - kw + 1
         convs, relus, pools = [], [], []
         for weights in k:
-            full = ndimage.correlate(x, weights, mode="constant")
-            c = full[kh // 2 : kh // 2 + oh, kw // 2 : kw // 2 + ow]
+            c = correlate_same(x, weights)[kh // 2 : kh // 2 + oh, kw // 2 : kw // 2 + ow]
             r = np.maximum(c, 0)
             convs.append(c)
             relus.append(r)
             pools.append(pool_views(r))
         return convs, relus, np.stack(pools)
+
     return run
+
+
+def make_scipy():
+    try:
+        from scipy import ndimage
+    except ImportError:
+        return None
+
+    return per_detector(lambda x, weights: ndimage.correlate(x, weights, mode="constant"))
 
 
 def make_opencv():
@@ -121,20 +119,9 @@ def make_opencv():
         return None
     cv2.setNumThreads(CORES)
 
-    def run(x, k):
-        kh, kw = k.shape[1:]
-        oh, ow = x.shape[0] - kh + 1, x.shape[1] - kw + 1
-        convs, relus, pools = [], [], []
-        for weights in k:
-            # filter2D correlates, anchored at the kernel centre
-            full = cv2.filter2D(x, cv2.CV_32F, weights, borderType=cv2.BORDER_CONSTANT)
-            c = full[kh // 2 : kh // 2 + oh, kw // 2 : kw // 2 + ow]
-            r = np.maximum(c, 0)
-            convs.append(c)
-            relus.append(r)
-            pools.append(pool_views(r))
-        return convs, relus, np.stack(pools)
-    return run, cv2.__version__
+    # filter2D correlates, anchored at the kernel centre
+    return per_detector(lambda x, weights: cv2.filter2D(
+        x, cv2.CV_32F, weights, borderType=cv2.BORDER_CONSTANT)), cv2.__version__
 
 
 def make_torch(onednn):
@@ -223,14 +210,6 @@ def imagemagick_command(exe, photo: Path, out: Path) -> list[str]:
     return cmd + ["null:"]
 
 
-def time_command(cmd, repeat, env=None):
-    subprocess.run(cmd, check=True, capture_output=True, env=env)  # warm the file cache
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, env=env)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def cnnpipe_command(photo, out, *extra):
@@ -245,7 +224,7 @@ def end_to_end_rows(size, repeat, workdir: Path, png_levels: bool):
     photo = workdir / f"photo-{size}.png"
     make_photo(photo, size)
     out = workdir / "cnnpipe-out"
-    ours = time_command(cnnpipe_command(photo, out), repeat, env)
+    ours = command_ms(cnnpipe_command(photo, out), repeat, env)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     rows = [(f"cnnpipe run ({len(files)} files, PNG level 1)", ours)]
     magick = find_imagemagick()
@@ -255,13 +234,13 @@ def end_to_end_rows(size, repeat, workdir: Path, png_levels: bool):
         exe, version = magick
         im_out = workdir / "magick-out"
         im_out.mkdir(exist_ok=True)
-        theirs = time_command(imagemagick_command(exe, photo, im_out), max(1, repeat // 2))
+        theirs = command_ms(imagemagick_command(exe, photo, im_out), max(1, repeat // 2))
         rows.append((f"ImageMagick {version} convert ({len(list(im_out.iterdir()))} files)",
                      theirs))
     if png_levels:
         for level in (1, 6, 9):
             level_out = workdir / f"level-{level}"
-            ms = time_command(cnnpipe_command(photo, level_out, "--png-compression",
+            ms = command_ms(cnnpipe_command(photo, level_out, "--png-compression",
                                               str(level)), max(1, repeat // 2), env)
             total = sum(p.stat().st_size for p in level_out.rglob("*.png"))
             rows.append((f"cnnpipe run --png-compression {level} ({total / 1e6:.1f} MB of PNG)",

@@ -13,10 +13,9 @@ is reported as "not installed". All libraries use their default threading.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from _timing import median_ms
 
 from cnnpipe.ops import conv2d, pool2d, relu
 
@@ -32,14 +31,6 @@ except ImportError:  # pragma: no cover - optional
     torch = None
 
 
-def median_ms(fn, repeat):
-    fn()  # warm up: first-touch page faults, BLAS thread start
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def ours_pipeline(x, k):

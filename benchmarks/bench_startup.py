@@ -13,24 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from _timing import command_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("numpy", "PIL", "rich")
 
 
-def median_ms(cmd, repeat, env):
-    subprocess.run(cmd, check=True, capture_output=True, env=env)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, env=env)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def heavy_imports(args, env):
@@ -51,16 +43,16 @@ def main():
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     py = sys.executable
-    base = median_ms([py, "-c", "import click"], args.repeat, env)
+    base = command_ms([py, "-c", "import click"], args.repeat, env)
     rows = [("python -c 'import click'", base, None)]
     for flag in ("--help", "--version"):
         cmd = [py, "-m", "cnnpipe", flag]
-        rows.append((f"python -m cnnpipe {flag}", median_ms(cmd, args.repeat, env),
+        rows.append((f"python -m cnnpipe {flag}", command_ms(cmd, args.repeat, env),
                      heavy_imports(["-m", "cnnpipe", flag], env)))
     for label, module in (("python -c 'import numpy'", "numpy"),
                           ("python -c 'import numpy, PIL.Image, click, rich'",
                            "numpy, PIL.Image, click, rich")):
-        rows.append((label, median_ms([py, "-c", f"import {module}"], args.repeat, env), None))
+        rows.append((label, command_ms([py, "-c", f"import {module}"], args.repeat, env), None))
     print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"{'command':52} {'ms':>7} {'x click':>8}  heavy imports")
     for label, ms, heavy in rows:

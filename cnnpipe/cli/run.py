@@ -272,11 +272,11 @@ def _show_results(out, kernels, reports, table_max, tables):
         report = ok[0]
         small = [m for m in report["maps"] if "values" in m
                  and max(m["shape"][-2:]) <= table_max and len(m["shape"]) == 2]
+        import numpy as np
+
         for entry in small:
             title = " · ".join([entry["stage"]] + ([entry["kernel"]] if entry["kernel"] else [])
                                + ["×".join(map(str, entry["shape"]))])
-            import numpy as np
-
             out.print(tables.matrix_table(np.asarray(entry["values"]), title=title))
         out.print(tables.summary_table(report, title=f"{report['input'].get('path')} -> "
                                                      f"{report['output']}"))
