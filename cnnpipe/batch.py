@@ -7,6 +7,7 @@ of picklable arguments, so any ``concurrent.futures``-style executor can run it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -247,11 +248,17 @@ def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
               fail_fast: bool = False, executor: Executor | None = None) -> list[dict]:
     """Process ``jobs``, calling ``on_result`` as each finishes; return the reports in job order.
 
-    With ``workers > 1`` (or an ``executor``) inputs run in separate processes;
-    at most ``2 * workers`` are in flight, so memory is bounded by the inputs
-    being worked on, not by the size of the batch.
+    ``workers`` is a budget of cores: with more than one job and ``workers >
+    1`` (or an ``executor``) inputs run in separate processes, one thread each;
+    a single job gets ``workers`` threads; ``workers=1`` runs the jobs one
+    after the other on one thread. At most ``2 * workers`` inputs are in
+    flight, so memory is bounded by the inputs being worked on, not by the
+    size of the batch.
     """
     reports: list[dict | None] = [None] * len(jobs)
+    threads = threads_per_input(workers, len(jobs))
+    if executor is None and config.threads != threads:
+        config = dataclasses.replace(config, threads=threads)
 
     def finished(index, report):
         reports[index] = report
@@ -260,18 +267,21 @@ def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
         return fail_fast and report["status"] == "failed"
 
     if executor is None and (workers <= 1 or len(jobs) <= 1):
-        for index, job in enumerate(jobs):
-            interrupt.check()
-            if on_start:
-                on_start(job)
-            if finished(index, process(job, config)):
-                break
+        from cnnpipe import pipeline
+
+        with pipeline.threads(threads):
+            for index, job in enumerate(jobs):
+                interrupt.check()
+                if on_start:
+                    on_start(job)
+                if finished(index, process(job, config)):
+                    break
         return [r for r in reports if r is not None]
 
     own = executor is None
     pool = executor or ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker)
+        max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker, initargs=(threads,))
     limit = 2 * max(1, workers)
     pending = {}
     stop = False
@@ -308,10 +318,21 @@ def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
     return [r for r in reports if r is not None]
 
 
-def _init_worker() -> None:
-    """Give each worker process one thread for BLAS and FFT.
+def threads_per_input(workers: int, n_jobs: int) -> int:
+    """Threads for one input when ``workers`` cores are shared by ``n_jobs`` inputs.
 
-    The workers already use every core between them; threads inside each
+    ``-j N`` means N cores: N inputs at once on one thread each, or one input
+    on N threads (at most the machine's cores). ``-j 1`` is one core, so a
+    script may run ``xargs -P 4 cnnpipe run -j 1`` without oversubscribing.
+    """
+    inputs_at_once = max(1, min(workers, n_jobs))
+    return max(1, min(os.cpu_count() or 1, workers // inputs_at_once))
+
+
+def _init_worker(threads: int = 1) -> None:
+    """Give a worker process its share of threads, and BLAS one thread.
+
+    The workers already use the cores between them; more threads inside each
     would only fight over the same cores. Set before numpy is imported (the
     workers are spawned, not forked, so nothing is imported yet — forking a
     process that runs a progress-bar thread is not safe either).
@@ -324,11 +345,9 @@ def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    from cnnpipe import _conv_fast, pipeline
+    from cnnpipe import pipeline
 
-    _conv_fast.FFT_WORKERS = 1
-    _conv_fast.IM2COL_WORKERS = 1
-    pipeline.WORKERS = 1
+    pipeline.set_threads(threads)
 
 
 def summarize(reports: Iterable[dict]) -> dict:

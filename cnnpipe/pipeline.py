@@ -11,6 +11,7 @@ import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -197,6 +198,40 @@ def iter_detectors(image: np.ndarray, kernels: Sequence, params: Params) -> Iter
 #: Threads for the activation and pooling of a group's detectors. Measured on
 #: 2 cores, 8 detectors on 2048^2: ReLU + max pool 61 ms on one thread, 33 ms on two.
 WORKERS = min(2, os.cpu_count() or 1)
+
+
+def set_threads(n: int) -> None:
+    """Let the computation of one input use at most ``n`` threads (convolution
+    bands, FFT blocks, activation and pooling ahead). ``cnnpipe run -j`` sets
+    this: ``-j N`` is a budget of N cores, spent on N inputs at once or on the
+    threads of one."""
+    global WORKERS
+    from cnnpipe import _conv_fast
+
+    n = max(1, int(n))
+    _conv_fast.FFT_WORKERS = n
+    _conv_fast.IM2COL_WORKERS = n
+    WORKERS = min(2, n)
+
+
+@contextmanager
+def threads(n: int) -> Iterator[None]:
+    """:func:`set_threads` for the ``with`` block, then the previous settings again.
+
+    OpenBLAS gets one thread meanwhile: our own threads already share the
+    budget, and its threads on top would break it (on 2 cores, 12 detectors on
+    a 1600^2 photo: 110% CPU at ``-j 1`` with them, 97% without, and no slower).
+    """
+    global WORKERS
+    from cnnpipe import _blas, _conv_fast
+
+    saved = (_conv_fast.FFT_WORKERS, _conv_fast.IM2COL_WORKERS, WORKERS)
+    set_threads(n)
+    try:
+        with _blas.threads(1):
+            yield
+    finally:
+        _conv_fast.FFT_WORKERS, _conv_fast.IM2COL_WORKERS, WORKERS = saved
 
 
 def _convolve_group(image, group, params):

@@ -186,3 +186,47 @@ def test_a_file_beside_a_folder_of_the_same_name_gets_its_own_folder(tmp_path):
     names = sorted(j.name for j in jobs)
     assert names == ["A.png", "A/x"]  # not A/ (which would hold A/x/ inside it)
     assert len(warnings) == 1 and "A.png" in warnings[0]
+
+
+def test_workers_are_a_budget_of_cores(monkeypatch):
+    from cnnpipe.batch import threads_per_input
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert threads_per_input(1, 50) == 1  # -j 1: one input at a time, on one thread
+    assert threads_per_input(2, 50) == 1  # two processes, one thread each
+    assert threads_per_input(2, 1) == 2  # one input gets both cores
+    assert threads_per_input(4, 2) == 2  # two inputs, two threads each
+    assert threads_per_input(16, 1) == 8  # never more threads than cores
+
+
+def test_serial_batch_restores_the_thread_settings_it_changed(tmp_path):
+    from cnnpipe import _conv_fast, pipeline
+    from cnnpipe.batch import run_batch
+    from cnnpipe.outputs import RunConfig
+
+    write_png(tmp_path / "a.png", np.zeros((6, 6)))
+    seen = []
+    config = RunConfig(params=pipeline.Params(), kernels=(), out_root=str(tmp_path / "out"))
+    before = (pipeline.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS)
+    run_batch(discover([str(tmp_path / "a.png")]), config, workers=1,
+              on_start=lambda job: seen.append(
+                  (pipeline.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS)))
+    assert seen == [(1, 1, 1)]
+    assert (pipeline.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS) == before
+
+
+def test_j1_keeps_to_one_core(tmp_path):
+    # -j 1 is one core, so `xargs -P 4 cnnpipe run -j 1` does not oversubscribe the machine.
+    # Loading the machine only lowers CPU time per wall second, so the bound cannot flake.
+    import resource
+
+    write_png(tmp_path / "big.png", np.random.default_rng(0).integers(0, 256, (1600, 1600)))
+    cmd = [sys.executable, "-m", "cnnpipe", "run", str(tmp_path / "big.png"), "-o",
+           str(tmp_path / "out"), "-j", "1", "--random", "12", "-q"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 1.05 * wall, (cpu, wall)

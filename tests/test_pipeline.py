@@ -114,3 +114,17 @@ def test_group_size_is_capped_by_bytes(monkeypatch):
     groups = pipeline._groups(image, kernels, Params())
     assert max(len(g) for g in groups) == 3
     assert [k.name for g in groups for k in g] == [k.name for k in kernels]
+
+
+def test_blas_thread_limit_applies_inside_the_block_and_is_undone_after():
+    # -j 1 must be one core: OpenBLAS's own threads would break that budget.
+    from cnnpipe import _blas
+
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
+    before = _blas.get_threads()
+    if "openblas" in blas.lower():
+        assert before is not None  # numpy's OpenBLAS was found, so it can be limited
+    with _blas.threads(1):
+        inside = _blas.get_threads()
+    assert inside == (None if before is None else 1)
+    assert _blas.get_threads() == before

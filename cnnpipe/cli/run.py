@@ -137,7 +137,6 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
                        cmap=cmap, scale=scale, bit_depth=int(bit_depth),
                        overview=not no_overview, png_compression=png_compression,
                        max_pixels=max_pixels, provenance=provenance,
-                       threads=2 if (workers == 1 or len(jobs) == 1) else 1,
                        extra={"skip_existing": skip_existing, "table_max": table_max,
                               "debug": _debug_requested()},
                        network=network)
