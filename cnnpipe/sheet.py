@@ -20,7 +20,6 @@ maps with a shared or fixed range are never clipped.
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 
@@ -131,15 +130,26 @@ def display_range(array, mapping: dict, percentile: float | None = CLIP_PERCENTI
         return None
     lo, hi = float(mapping["lo"]), float(mapping["hi"])
     step = max(1, math.isqrt(max(1, array.size // CLIP_SAMPLE)))
-    sample = np.abs(array[..., ::step, ::step]).astype(np.float64, copy=False).ravel()
+    sample = np.abs(array[..., ::step, ::step]).ravel()
     sample = sample[np.isfinite(sample)]
     if sample.size == 0:
         return None
-    cut = float(np.percentile(sample, percentile))
+    cut = _percentile(sample, percentile)
     extent = max(abs(lo), abs(hi))
     if not cut > 0 or cut >= CLIP_MIN_GAIN * extent:
         return None
     return (-cut, cut) if lo < 0 else (lo, max(cut, lo + extent * 1e-6))
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear), found with one partial sort in the
+    values' own dtype: the overview asks it of every large map."""
+    index = q / 100 * (values.size - 1)
+    below = int(math.floor(index))
+    above = min(below + 1, values.size - 1)
+    part = np.partition(values, [below, above] if above != below else below)
+    lo, hi = float(part[below]), float(part[above])
+    return lo + (hi - lo) * (index - below)
 
 
 def _fmt(v: float) -> str:
@@ -222,6 +232,7 @@ class OverviewSheet:
         if panel < 16:
             raise ParameterError(f"`panel` must be >= 16 px (got {panel})")
         self.title = title
+        self._title_cache: dict[tuple[str, int], list[str]] = {}
         self.panel = int(panel)
         self.max_pixels = int(max_pixels)
         if clip_percentile is not None and not 50 <= clip_percentile <= 100:
@@ -329,6 +340,13 @@ class OverviewSheet:
 
     def _title_lines(self, width: int | None = None) -> list[str]:
         width = width or (2 * MARGIN + 4 * self.panel + 3 * GAP)
+        # asked for each new row and for the layout: measure the words once per title and width
+        key = (self.title, width)
+        if key not in self._title_cache:
+            self._title_cache[key] = self._wrap_title(width)
+        return list(self._title_cache[key])
+
+    def _wrap_title(self, width: int) -> list[str]:
         font = _font(TITLE_FONT)
         lines: list[str] = []
         for paragraph in _plain(self.title).splitlines() or [""]:
@@ -528,9 +546,11 @@ class OverviewSheet:
         """The rendered sheet as PNG bytes (zlib level `compression`, 0-9)."""
         if not 0 <= compression <= 9:
             raise ParameterError(f"`compression` must be 0..9 (got {compression})")
-        buffer = io.BytesIO()
-        self.render().save(buffer, format="PNG", compress_level=compression)
-        return buffer.getvalue()
+        from cnnpipe._io_write import encode_png
+
+        # no row filter: flat backgrounds and colour-mapped panels deflate best as they are
+        return encode_png(np.asarray(self.render()), compression=compression,
+                          filter="none")
 
 
 # Pillow's built-in font lacks these glyphs; callers' labels often contain them.

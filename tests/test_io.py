@@ -333,6 +333,60 @@ def test_encode_png_compression_level_changes_size():
     assert len(encode_png(pixels, compression=0)) > len(encode_png(pixels, compression=9))
 
 
+def _png_kinds(rng, h, w):
+    palette = rng.integers(0, 256, (256, 3), dtype=np.uint8)
+    return [
+        ("L", rng.integers(0, 256, (h, w), dtype=np.uint8), None),
+        ("I;16", rng.integers(0, 65536, (h, w), dtype=np.uint16), None),
+        ("RGB", rng.integers(0, 256, (h, w, 3), dtype=np.uint8), None),
+        ("P", rng.integers(0, 256, (h, w), dtype=np.uint8), palette),
+    ]
+
+
+@pytest.mark.parametrize("filter_", ["up", "none"])
+@pytest.mark.parametrize("level", [0, 1, 9])
+def test_encode_png_is_lossless_for_every_kind_filter_and_level(tmp_path, filter_, level):
+    rng = np.random.default_rng(level)
+    for mode, pixels, palette in _png_kinds(rng, 37, 23):
+        path = tmp_path / f"{mode.replace(';', '')}.png"
+        path.write_bytes(encode_png(pixels, compression=level, palette=palette, filter=filter_))
+        with Image.open(path) as im:
+            assert im.mode == mode
+            assert np.array_equal(np.asarray(im), pixels), (mode, filter_, level)
+            if palette is not None:
+                assert np.array_equal(
+                    np.frombuffer(bytes(im.getpalette()), np.uint8).reshape(-1, 3), palette)
+
+
+def test_encode_png_large_image_spans_row_blocks_and_idat_chunks(tmp_path, monkeypatch):
+    from cnnpipe import _io_write
+
+    # small blocks and chunks, so that block edges (the Up filter's row above) and several
+    # IDAT chunks occur in a small image
+    monkeypatch.setattr(_io_write, "_ROWS_BYTES", 300)
+    monkeypatch.setattr(_io_write, "_IDAT_BYTES", 1000)
+    rng = np.random.default_rng(9)
+    for mode, pixels, palette in _png_kinds(rng, 61, 50):
+        data = encode_png(pixels, palette=palette)
+        assert data.count(b"IDAT") > 3
+        path = tmp_path / "big.png"
+        path.write_bytes(data)
+        with Image.open(path) as im:
+            assert np.array_equal(np.asarray(im), pixels), mode
+
+
+def test_encode_png_up_filter_makes_smooth_maps_smaller():
+    ramp = np.add.outer(np.arange(200), np.arange(300)).astype(np.uint8)  # a smooth map
+    assert len(encode_png(ramp)) < len(encode_png(ramp, filter="none")) / 2
+
+
+def test_encode_png_refuses_a_bad_filter_and_key():
+    with pytest.raises(ParameterError, match="`filter`"):
+        encode_png(np.zeros((2, 2), np.uint8), filter="paeth")
+    with pytest.raises(ParameterError, match="text key"):
+        encode_png(np.zeros((2, 2), np.uint8), text={"": "x"})
+
+
 @pytest.mark.parametrize(
     "pixels",
     [np.zeros((2, 2), np.float32), np.zeros((2, 2, 3), np.uint16), np.zeros((2, 2, 4), np.uint8),

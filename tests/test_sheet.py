@@ -342,3 +342,13 @@ def test_non_negative_map_is_clipped_only_at_the_top():
     assert panel["clipped"] and panel["shown"][0] == 0.0
     assert [t for _, t in panel["ticks"]][0] == "0"
     assert panel["labels"][0] == "leaky ReLU \u00b7 k"
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 1000, 4097])
+@pytest.mark.parametrize("q", [0, 37.5, 99.5, 100])
+def test_clip_percentile_matches_numpy_percentile(size, q):
+    from cnnpipe.sheet import _percentile
+
+    values = np.abs(np.random.default_rng(size).standard_normal(size)).astype(np.float32)
+    expected = np.percentile(values.astype(np.float64), q)
+    assert _percentile(values, q) == pytest.approx(expected, rel=1e-12, abs=1e-300)
