@@ -216,12 +216,14 @@ def is_temp_name(name: str) -> bool:
     return bool(_TEMP_NAME.fullmatch(name))
 
 
-def atomic_write(path, data) -> None:
+def atomic_write(path, data, *, fsync_folder: bool = True) -> None:
     """Write ``data`` to ``path`` so the file is either complete or absent.
 
     The bytes go to ``.NAME.cnnpipe-tmp-XXXXXXXX`` in the same folder, are
     flushed and fsynced, then renamed over ``path`` (``os.replace``, atomic on
-    POSIX and Windows). On any failure the temporary file is removed.
+    POSIX and Windows), and the folder is fsynced so that the rename lasts
+    too; ``fsync_folder=False`` leaves that to one :func:`sync_folder` call
+    after the last of many files. On any failure the temporary file is removed.
 
     Raises
     ------
@@ -255,11 +257,16 @@ def atomic_write(path, data) -> None:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-    _fsync_folder(folder)
+    if fsync_folder:
+        sync_folder(folder)
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable; best effort (not possible everywhere)."""
+def sync_folder(folder: Path) -> None:
+    """Make the renames into ``folder`` durable; best effort (not possible everywhere).
+
+    :func:`atomic_write` does it after each file unless told not to; a caller
+    writing many files into one folder may call this once, after the last.
+    """
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -48,6 +48,7 @@ from cnnpipe._io_write import (
     encode_png,
     is_temp_name,
     read_png_text,
+    sync_folder,
 )
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "open_png",
     "decode_png_values",
     "atomic_write",
+    "sync_folder",
     "TEMP_MARKER",
     "is_temp_name",
 ]

@@ -173,7 +173,7 @@ class _Writer:
     def _submit(self, name, make_bytes, action=None, nbytes=0):
         if action is None:
             def action():
-                io.atomic_write(self.folder / name, make_bytes())
+                io.atomic_write(self.folder / name, make_bytes(), fsync_folder=False)
         self.written.append(name)
         if self.pool is None:
             action()
@@ -215,6 +215,8 @@ class _Writer:
         try:
             for future, _ in self.pending:
                 future.result()
+            # the renames are made durable once, here, before the manifest says "done"
+            io.sync_folder(self.folder)
         finally:
             self.pending = []
             if self.pool is not None:

@@ -10,6 +10,7 @@ import os
 import hypothesis.strategies as st
 import numpy as np
 import pytest
+from conftest import SAMPLES
 from hostile import (
     LUMA,
     bomb_png,
@@ -418,6 +419,36 @@ def test_atomic_write_writes_and_leaves_no_temp_file(tmp_path):
     atomic_write(target, b"second version")
     assert target.read_bytes() == b"second version"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_run_makes_each_file_durable_before_its_rename_and_the_folder_before_the_manifest(
+        invoke, tmp_path, monkeypatch):
+    # "complete or absent" after a power cut too: data reaches the disk before the name
+    # does, and the manifest (which says "done") comes after the folder's renames are durable
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("rename", os.path.basename(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    result = invoke("run", str(SAMPLES / "chelsea.png"), "-o", str(tmp_path / "out"), "-q",
+                    "-k", "sobel-x")
+    assert result.exit_code == 0, result.output
+    renames = [i for i, (kind, _) in enumerate(events) if kind == "rename"]
+    for i in renames:
+        name = events[i][1]
+        assert any(events[j][0] == "fsync" and events[j][1].startswith(f".{name}")
+                   for j in range(i)), f"{name} renamed before its data was fsynced"
+    manifest = max(i for i in renames if events[i][1] == "manifest.json")
+    last_map = max(i for i in renames if events[i][1].endswith(".png"))
+    assert any(events[j] == ("fsync", "chelsea") for j in range(last_map, manifest))
 
 
 def test_atomic_write_respects_umask_not_private_mode(tmp_path):
