@@ -50,7 +50,8 @@ from cnnpipe.cli.options import (
               help="Print whole maps as tables when both sides are at most this.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-directories.")
 @click.option("-j", "--workers", type=click.IntRange(min=1), default=None,
-              help="Inputs processed in parallel (processes). Default: all cores.")
+              help="Cores to use: N inputs at once in separate processes, or one input on "
+                   "N threads. -j 1 stays on one core. Default: all cores.")
 @click.option("--skip-existing", is_flag=True,
               help="Skip inputs whose output folder is complete with the same settings.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails.")
