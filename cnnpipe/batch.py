@@ -193,12 +193,17 @@ def process(job: Job, config) -> dict:
     label = "stdin" if job.source == "-" else job.source
     folder = Path(config.out_root, *job.name.split("/"))
     started = time.perf_counter()
+    notes = {}
     try:
         source_id = fingerprint(job)
+        folder, displaced = own_folder(config.out_root, job.name, source_id)
+        if displaced is not None:
+            notes["warning"] = (f"{displaced[0]} holds the results of another input "
+                                f"({displaced[1]}); writing to {folder} instead")
         if (config.extra.get("skip_existing") and source_id is not None
                 and outputs.is_complete(folder, config, source_id)):
             manifest = outputs.read_manifest(folder) or {}
-            return {**manifest, "status": "skipped", "output": str(folder)}
+            return {**manifest, "status": "skipped", "output": str(folder), **notes}
         if not job.source:
             raise InputError("the input path is empty (an unset shell variable?); give a "
                              "file, a directory or - for standard input")
@@ -218,7 +223,7 @@ def process(job: Job, config) -> dict:
         else:
             manifest = outputs.write_outputs(loaded, config, folder, label)
         return {**manifest, "status": "ok", "output": str(folder),
-                "seconds": round(time.perf_counter() - started, 3)}
+                "seconds": round(time.perf_counter() - started, 3), **notes}
     except (CnnpipeError, MemoryError, RecursionError, OSError, ValueError) as exc:
         if isinstance(exc, CnnpipeError):
             report = _failure(label, folder, str(exc), int(exc.exit_code),
@@ -235,6 +240,27 @@ def process(job: Job, config) -> dict:
 
             report["traceback"] = "".join(traceback.format_exception(exc))
         return report
+
+
+def own_folder(out_root, name: str, source_id: str | None) -> tuple[Path, tuple | None]:
+    """The folder an input writes to: ``name`` under ``out_root``, unless that folder
+    holds another input's results (another file of the same name, from an earlier run
+    or another ``xargs`` batch): those are never replaced, and the input takes the
+    first of ``name-2``, ``name-3``... that is free or already its own.
+
+    Returns the folder and, when it is not the first choice, (that folder, its owner).
+    """
+    from cnnpipe.outputs import folder_owner, owner_key
+
+    base = Path(out_root, *name.split("/"))
+    me = owner_key(source_id)
+    if me is None:  # unreadable: it fails when loaded, and writes nothing
+        return base, None
+    folder, number = base, 1
+    while (owner := folder_owner(folder)) is not None and owner != me:
+        number += 1
+        folder = base.with_name(f"{base.name}-{number}")
+    return folder, (None if folder == base else (base, folder_owner(base)))
 
 
 def _failure(label, folder, message, code, usage=False) -> dict:

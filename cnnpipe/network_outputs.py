@@ -76,7 +76,7 @@ def write_network_outputs(loaded, config, folder: Path, source_label: str) -> di
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
-    old_files = O._previous_files(folder)
+    old_files = O._previous_files(folder, loaded.info.get("fingerprint"))
 
     writer = O._Writer(folder, config.threads)
     all_maps: list[dict] = []

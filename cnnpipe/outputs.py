@@ -239,7 +239,7 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) ->
             raise OutputError(
                 f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
         remove_leftover_temps(folder)
-        old_files = _previous_files(folder)
+        old_files = _previous_files(folder, loaded.info.get("fingerprint"))
         manifest = _write_all(loaded, config, folder, source_label, writer, scale_kind,
                               fixed_range, __version__)
     except BaseException:
@@ -423,8 +423,12 @@ def _provenance_2d(ops, source, params):
     return {key: np.asarray(value).tolist() for key, value in prov.items()}
 
 
-def _previous_files(folder: Path) -> set[str]:
-    """Files an earlier run recorded here; parked in PREVIOUS until this run completes."""
+def _previous_files(folder: Path, fingerprint: str | None = None) -> set[str]:
+    """Files an earlier run recorded here; parked in PREVIOUS until this run completes.
+
+    PREVIOUS also names the input now being written (``fingerprint``), so
+    that :func:`folder_owner` still knows whose folder it is meanwhile.
+    """
     names: set[str] = set()
     for source in (folder / PREVIOUS, folder / MANIFEST):
         try:
@@ -434,12 +438,44 @@ def _previous_files(folder: Path) -> set[str]:
         except (OSError, ValueError, AttributeError, TypeError):
             continue
     if names:
-        io.atomic_write(folder / PREVIOUS, json.dumps({"files": sorted(names)}).encode())
+        record = {"files": sorted(names), "input": fingerprint}
+        io.atomic_write(folder / PREVIOUS, json.dumps(record).encode())
         try:
             os.unlink(folder / MANIFEST)  # the folder is incomplete until the new manifest lands
         except FileNotFoundError:
             pass
     return names
+
+
+def owner_key(fingerprint) -> str | None:
+    """The input part of a fingerprint (see :func:`cnnpipe.batch.fingerprint`): the
+    file's real path, or ``-`` for standard input; None when there is none."""
+    if not isinstance(fingerprint, str) or not fingerprint:
+        return None
+    if fingerprint.startswith("sha256:"):
+        return "-"
+    return fingerprint.rsplit("|", 2)[0]
+
+
+def folder_owner(folder: Path) -> str | None:
+    """Whose results ``folder`` holds: the :func:`owner_key` recorded by the run that
+    wrote it (its manifest) or is rewriting it (PREVIOUS); None when nobody's
+    (absent, empty, not cnnpipe's, unreadable, or written before inputs were recorded)."""
+    for name in (MANIFEST, PREVIOUS):
+        try:
+            with open(folder / name, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        recorded = data.get("input")
+        if isinstance(recorded, dict):
+            recorded = recorded.get("fingerprint")
+        key = owner_key(recorded)
+        if key is not None:
+            return key
+    return None
 
 
 def _safe_name(name) -> bool:

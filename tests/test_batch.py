@@ -230,3 +230,73 @@ def test_j1_keeps_to_one_core(tmp_path):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert cpu < 1.05 * wall, (cpu, wall)
+
+
+def _folder_bytes(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_separate_runs_of_two_files_with_one_name_never_overwrite_each_other(invoke, tmp_path):
+    # `find | xargs cnnpipe run` splits a long list into several runs; cats/a.png and
+    # dogs/a.png may land in different ones, and both want the folder `a`
+    rng = np.random.default_rng(3)
+    for kind in ("cats", "dogs"):
+        (tmp_path / kind).mkdir()
+        write_png(tmp_path / kind / "a.png", rng.integers(0, 256, (9, 11)))
+    out = tmp_path / "out"
+    cats, dogs = tmp_path / "cats" / "a.png", tmp_path / "dogs" / "a.png"
+    assert invoke("run", cats, "-o", out, "-k", "box", "-q").exit_code == 0
+    first = _folder_bytes(out / "a")
+
+    plan = invoke("run", dogs, "-o", out, "-k", "box", "-n")
+    assert f"-> {out / 'a-2'}/" in plan.stdout
+    assert not (out / "a-2").exists()
+
+    second = invoke("run", dogs, "-o", out, "-k", "box", "--json")
+    assert second.exit_code == 0, second.output
+    report = json.loads(second.stdout)
+    assert report["output"] == str(out / "a-2")
+    assert "holds the results of another input" in second.stderr
+    assert str(cats.resolve()) in second.stderr
+    assert _folder_bytes(out / "a") == first  # untouched
+    assert load_manifest(out / "a-2")["input"]["path"] == str(dogs)
+
+    # each input keeps coming back to its own folder: re-runs replace, resumes skip
+    again = invoke("run", cats, "-o", out, "-k", "sobel-x", "--json")
+    assert json.loads(again.stdout)["output"] == str(out / "a")
+    resumed = invoke("run", dogs, "-o", out, "-k", "box", "--skip-existing", "--json")
+    assert json.loads(resumed.stdout)["status"] == "skipped"
+    assert json.loads(resumed.stdout)["output"] == str(out / "a-2")
+    assert sorted(p.name for p in out.iterdir()) == ["a", "a-2"]
+
+
+def test_a_folder_being_rewritten_still_belongs_to_its_input(tmp_path):
+    # between parking the old file list and the new manifest, the folder has no manifest;
+    # its record of the input keeps another input out
+    from cnnpipe.batch import Job, fingerprint, own_folder
+    from cnnpipe.outputs import PREVIOUS
+
+    mine, other = tmp_path / "x" / "a.png", tmp_path / "y" / "a.png"
+    for path in (mine, other):
+        path.parent.mkdir()
+        write_png(path, np.zeros((4, 4)))
+    out = tmp_path / "out"
+    (out / "a").mkdir(parents=True)
+    (out / "a" / PREVIOUS).write_text(json.dumps(
+        {"files": ["00-input.png"], "input": fingerprint(Job(str(mine), "a"))}))
+    assert own_folder(out, "a", fingerprint(Job(str(mine), "a"))) == (out / "a", None)
+    folder, displaced = own_folder(out, "a", fingerprint(Job(str(other), "a")))
+    assert folder == out / "a-2"
+    assert displaced == (out / "a", str(mine.resolve()))
+    # a folder nobody claims (no manifest, no record) is free to use, as before
+    (out / "a" / PREVIOUS).unlink()
+    assert own_folder(out, "a", fingerprint(Job(str(other), "a")))[0] == out / "a"
+
+
+def test_standard_input_runs_replace_each_other(invoke, tmp_path):
+    for width in (3, 5):
+        data = "\n".join([",".join(["1"] * width)] * 4).encode() + b"\n"
+        result = invoke("run", "-", "-k", "box", "-o", tmp_path, input=data)
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stdin"]
+    assert load_manifest(tmp_path / "stdin")["input"]["width"] == 5

@@ -147,14 +147,16 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
             from cnnpipe.network_outputs import planned_files
         files = planned_files(config)
         for job in jobs:
-            folder = os.path.join(out_root, *job.name.split("/"))
+            folder = str(batch.own_folder(out_root, job.name, batch.fingerprint(job))[0])
             if as_json:  # JSON Lines and nothing else, as for a real run
                 out.file.write(_json_line({"input": {"path": job.source}, "status": "planned",
                                             "output": folder, "files": files}))
             elif not quiet:
-                out.print(f"{job.source} -> {folder}/", markup=False)
+                # one line per path however long: scripts read this
+                out.print(f"{job.source} -> {folder}/", markup=False, highlight=False,
+                          soft_wrap=True)
                 for name in files:
-                    out.print(f"  {name}", markup=False)
+                    out.print(f"  {name}", markup=False, highlight=False, soft_wrap=True)
         return
 
     from cnnpipe.render import tables
@@ -171,6 +173,11 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
         if as_json:
             out.file.write(_json_line(report))
             out.file.flush()
+        if report.get("warning"):
+            label = "stdin" if job.source == "-" else job.source
+            message = f"cnnpipe: warning: {label}: {report['warning']}"
+            (progress.console if progress is not None else err).print(
+                message, markup=False, highlight=False, soft_wrap=True)
         if report["status"] == "failed":
             label = "stdin" if job.source == "-" else (job.source or "''")
             message = f"{label}: {report['error']}"
