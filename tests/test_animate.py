@@ -129,7 +129,7 @@ def test_animate_refuses_big_inputs_and_several_detectors(invoke, tmp_path):
     big = tmp_path / "big.csv"
     np.savetxt(big, np.zeros((17, 5)), delimiter=",")
     result = invoke("animate", "--input", big)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # as `demo --input` of a big picture
     assert "17x5" in result.stderr and "16x16" in result.stderr
     several = invoke("animate", "-k", "sobel-x", "-k", "sobel-y")
     assert several.exit_code == 2

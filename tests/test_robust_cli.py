@@ -401,11 +401,21 @@ def test_symlink_loop_in_recursive_scan_terminates(invoke, tmp_path):
 # --------------------------------------------------------------------------- nothing lost
 
 
+def test_output_root_that_is_a_file_is_one_usage_error(invoke, tmp_path):
+    good_image(tmp_path / "a.png")
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    result = run(invoke, tmp_path / "a.png", "-o", tmp_path / "blocker")
+    assert result.exit_code == 2
+    errors = [line for line in stderr_lines(result) if line.startswith("Error:")]
+    assert len(errors) == 1 and "blocker" in errors[0] and "is a file" in errors[0]
+    assert (tmp_path / "blocker").read_text() == "a file, not a folder"
+
+
 def test_output_under_a_file_fails_every_input_with_one_line(invoke, tmp_path):
     good_image(tmp_path / "a.png")
     good_image(tmp_path / "b.png", 1)
     (tmp_path / "blocker").write_text("a file, not a folder")
-    result = run(invoke, tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "blocker")
+    result = run(invoke, tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "blocker" / "x")
     assert result.exit_code == 1
     lines = stderr_lines(result)
     assert len(lines) == 2

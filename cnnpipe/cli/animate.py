@@ -105,14 +105,15 @@ def wants_live(no_live, stdout) -> bool:
 
 def _load_small(path):
     from cnnpipe import io
-    from cnnpipe.errors import InputError
+    from cnnpipe.errors import InputError, ParameterError
 
     try:
         array = io.load_image(path).array
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
     if array.shape[0] > MAX_SIDE or array.shape[1] > MAX_SIDE:
-        raise InputError(f"{path}: is {array.shape[0]}x{array.shape[1]}; animate takes at most "
+        # a fine file, but not for this command: a usage error (exit 2), as in `demo`
+        raise ParameterError(f"{path}: is {array.shape[0]}x{array.shape[1]}; animate takes at most "
                          f"{MAX_SIDE}x{MAX_SIDE} (crop it, or use `cnnpipe run` for big inputs)")
     return array
 

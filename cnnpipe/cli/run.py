@@ -29,7 +29,8 @@ from cnnpipe.cli.options import (
               help="Run the stacked layers of a pipeline file (see samples/net.toml) instead "
                    "of one layer; the detector and layer options then come from the file.")
 @click.option("-o", "--out", "out_root", default="cnnpipe-out", show_default=True,
-              metavar="DIR", help="Output root; each input gets OUT/NAME/.")
+              type=click.Path(file_okay=False), metavar="DIR",
+              help="Output root; each input gets OUT/NAME/.")
 @click.option("--npy", is_flag=True, help="Also save each map's exact float values as .npy.")
 @click.option("--cmap", default="auto", show_default=True, metavar="NAME",
               help="Colour map of the map PNGs: auto (vik for signed maps, viridis for "
