@@ -213,3 +213,11 @@ def test_shape_text_names_dropped_and_skipped_cells(invoke):
     assert result.exit_code == 0, result.output
     # windows [0,2), [3,5), [6,7): rows 2 and 5 are in no window
     assert "map rows 2, 5: skipped: the stride is larger than the window" in result.stdout
+
+
+@pytest.mark.parametrize("option", [["--padding", "same"], ["--conv-stride", "2"],
+                                    ["--activation", "leaky"]])
+def test_shape_pool_only_refuses_options_it_would_ignore(invoke, option):
+    result = invoke("shape", "--size", "10x10", "--pool-only", *option)
+    assert result.exit_code == 2
+    assert f"{option[0]} has no effect with --pool-only" in result.stderr

@@ -55,6 +55,8 @@ def shape(size, input_path, kernel_specs, kernel_size, pool_only, conv_stride, p
         raise ParameterError(f"input size {in_hw[0]}x{in_hw[1]} is too large to explain window "
                              f"by window; give at most {shapes.MAX_SIDE} per side")
     sizes = _kernel_sizes(kernel_specs, kernel_size, pool_only)
+    if pool_only:
+        _refuse_conv_options(click.get_current_context())
     if pool_only and pool_mode == "none":
         raise ParameterError("--pool-only with --pool none leaves nothing to show; "
                              "choose a pooling mode")
@@ -84,6 +86,21 @@ def shape(size, input_path, kernel_specs, kernel_size, pool_only, conv_stride, p
                 title += f" ({', '.join(result['detectors'])})"
         out.print(teaching.shape_report(result, title))
         out.print()
+
+
+_CONV_OPTIONS = ("conv_stride", "padding", "pad_mode", "dilation", "flip", "activation", "leak")
+
+
+def _refuse_conv_options(ctx):
+    """--pool-only has no convolution: a convolution option would be silently ignored."""
+    from click.core import ParameterSource
+
+    for param in ctx.command.params:
+        if param.name in _CONV_OPTIONS and ctx.get_parameter_source(param.name) not in (
+                ParameterSource.DEFAULT, None):
+            raise click.UsageError(f"{param.opts[-1]} has no effect with --pool-only: it sets "
+                                   "the convolution or activation, which --pool-only leaves out "
+                                   "(pooling has no padding; --edge decides partial windows)")
 
 
 def _kernel_sizes(kernel_specs, kernel_size, pool_only):
