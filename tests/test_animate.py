@@ -1,5 +1,6 @@
 """`cnnpipe animate`: the steps, the plain-text fallback and the GIF."""
 
+import re
 import time
 
 import numpy as np
@@ -167,3 +168,24 @@ def test_live_mode_runs_every_step_to_the_last(invoke, monkeypatch):
     result = invoke("animate", "--speed", "0")
     assert result.exit_code == 0, result.output
     assert "Pooling step 9/9" in result.stdout and "max(3) = 3" in result.stdout
+
+
+def test_a_grid_wider_than_the_terminal_scrolls_with_the_window(runner, tmp_path):
+    from cnnpipe.cli import cli
+
+    values = np.random.default_rng(0).standard_normal((16, 16)).round(2)
+    path = tmp_path / "wide.csv"
+    np.savetxt(path, values, delimiter=",", fmt="%.2f")
+    result = runner.invoke(cli, ["animate", "--input", str(path), "--steps"],
+                           env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    # the last window of the first row of steps: columns 13-15 are on screen, bracketed
+    start = lines.index(next(line for line in lines if line.startswith("Convolution step 14/")))
+    assert "cols 13-15" in lines[start]
+    assert lines[start + 1].endswith("of 16")  # the title says which columns are shown
+    first_row = lines[start + 2]
+    assert first_row.startswith("…")  # columns on the left are hidden, and marked
+    marked = [float(v) for v in re.findall(r"\[\s*(-?[\d.]+)\]", first_row)]
+    assert marked == list(values[0, 13:16])

@@ -121,9 +121,10 @@ def _load_small(path):
 def _render(walk, step, kernel_name, console_width=None):
     """One step as a rich renderable; brackets mark the window so it shows without colour.
 
-    The input and output grids sit side by side when both fit in ``width``
-    columns, else one under the other; a row wider than the console is cut
-    with an ellipsis, never wrapped into the next row.
+    The input and output grids sit side by side when both fit in
+    ``console_width`` columns, else one under the other; a grid still wider
+    than the console shows the columns around the window (``…`` marks hidden
+    ones, the title says which are shown), never wrapped into the next row.
     """
     from rich.console import Group
     from rich.table import Table
@@ -138,22 +139,32 @@ def _render(walk, step, kernel_name, console_width=None):
     rows = max(grid.shape[0], step.row1)
     cols = max(grid.shape[1], step.col1)
     width = max(len(_num(v)) for v in list(grid.ravel()) + list(output.ravel()))
+    side_by_side = (cols + output.shape[1]) * (width + 2) + 4
+    stacked = console_width is not None and side_by_side > console_width
+    # One under the other, a grid still wider than the console scrolls with the window.
+    room = console_width if stacked else None
+    in_cols = _view(cols, step.col0, step.col1, width + 2, room)
+    out_cols = _view(output.shape[1], step.out_col, step.out_col + 1, width + 2, room)
 
     left = Text(no_wrap=True, overflow="ellipsis")
     for r in range(rows):
-        for c in range(cols):
+        left.append("…" if in_cols[0] > 0 else "")
+        for c in range(*in_cols):
             inside = r < grid.shape[0] and c < grid.shape[1]
             text = _num(grid[r, c]) if inside else ("·" if (r, c) in window else "")
             left.append_text(_cell(text, width, (r, c) in window, "bold black on yellow"))
+        left.append("…" if in_cols[1] < cols else "")
         if r < rows - 1:
             left.append("\n")
     right = Text(no_wrap=True, overflow="ellipsis")
     for r in range(output.shape[0]):
-        for c in range(output.shape[1]):
+        right.append("…" if out_cols[0] > 0 else "")
+        for c in range(*out_cols):
             done = (r, c) <= (step.out_row, step.out_col)
             current = (r, c) == (step.out_row, step.out_col)
             right.append_text(_cell(_num(output[r, c]) if done else ".", width, current,
                                     "bold black on cyan"))
+        right.append("…" if out_cols[1] < output.shape[1] else "")
         if r < output.shape[0] - 1:
             right.append("\n")
 
@@ -165,8 +176,11 @@ def _render(walk, step, kernel_name, console_width=None):
     else:
         titles = ("feature map after activation", f"pooled ({step.mode})")
         heading = "Pooling"
-    side_by_side = (cols + output.shape[1]) * (width + 2) + 4
-    if console_width is not None and side_by_side > console_width:
+    for i, (shown, total) in enumerate(((in_cols, cols), (out_cols, output.shape[1]))):
+        if shown != (0, total):
+            titles = tuple(t + (f", cols {shown[0]}-{shown[1] - 1} of {total}" if j == i else "")
+                           for j, t in enumerate(titles))
+    if stacked:
         layout = Group(Text(titles[0], style="bold"), left, Text(titles[1], style="bold"), right)
     else:
         layout = Table.grid(padding=(0, 4))
@@ -176,6 +190,17 @@ def _render(walk, step, kernel_name, console_width=None):
              f"{step.row1 - 1}, cols {step.col0}-{step.col1 - 1} → cell "
              f"({step.out_row}, {step.out_col})" + (", partial window" if step.partial else ""))
     return Group(Text(where, style="bold"), layout, Text(step.arithmetic(), style="bold red"))
+
+
+def _view(total: int, focus0: int, focus1: int, cell: int, room: int | None) -> tuple[int, int]:
+    """The columns [first, last) to draw: all of them when they fit in ``room``
+    characters, else as many as fit (one ``…`` each side) around [focus0, focus1)."""
+    if room is None or total * cell <= room:
+        return 0, total
+    fit = max(focus1 - focus0, (room - 2) // cell, 1)
+    first = round((focus0 + focus1) / 2 - fit / 2)
+    first = max(0, min(total - fit, first))
+    return first, min(total, first + fit)
 
 
 def _cell(text, width, marked, style):
