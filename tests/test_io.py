@@ -376,6 +376,17 @@ def test_encode_png_large_image_spans_row_blocks_and_idat_chunks(tmp_path, monke
             assert np.array_equal(np.asarray(im), pixels), mode
 
 
+def test_encode_png_takes_sliced_and_fortran_ordered_arrays(tmp_path):
+    rng = np.random.default_rng(4)
+    for pixels in (rng.integers(0, 256, (20, 30), dtype=np.uint8)[:, ::2],
+                   np.asfortranarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)),
+                   rng.integers(0, 65536, (20, 30), dtype=np.uint16)[::2, ::3]):
+        path = tmp_path / "view.png"
+        path.write_bytes(encode_png(pixels))
+        with Image.open(path) as im:
+            assert np.array_equal(np.asarray(im), pixels)
+
+
 def test_encode_png_up_filter_makes_smooth_maps_smaller():
     ramp = np.add.outer(np.arange(200), np.arange(300)).astype(np.uint8)  # a smooth map
     assert len(encode_png(ramp)) < len(encode_png(ramp, filter="none")) / 2
