@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import multiprocessing
 import os
 import re
@@ -113,15 +112,16 @@ def _scan(root: Path, recursive: bool, out_root=None) -> Iterable[Path]:
 
 def _is_output(folder: Path, skip: set[tuple[int, int]]) -> bool:
     """True for the output root and for a folder cnnpipe wrote (its manifest names cnnpipe)."""
+    from cnnpipe._jsonfile import load_json
+
     try:
         st = folder.stat()
-        if (st.st_dev, st.st_ino) in skip:
-            return True
-        with open(folder / "manifest.json", encoding="utf-8") as fh:
-            manifest = json.load(fh)
-        return isinstance(manifest, dict) and "cnnpipe" in manifest and "files" in manifest
-    except (OSError, ValueError):
+    except OSError:
         return False
+    if (st.st_dev, st.st_ino) in skip:
+        return True
+    manifest = load_json(folder / "manifest.json")
+    return isinstance(manifest, dict) and "cnnpipe" in manifest and "files" in manifest
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f/\\]")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnpipe import interrupt, io, mapping, pipeline
+from cnnpipe._jsonfile import load_json
 from cnnpipe.errors import InputError, OutputError
 from cnnpipe.pipeline import Params, iter_detectors
 
@@ -92,11 +93,7 @@ def planned_files(config: RunConfig) -> list[str]:
 
 def read_manifest(folder: Path) -> dict | None:
     """The manifest of a completed earlier run, or None."""
-    try:
-        with open(folder / MANIFEST, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
+    data = load_json(folder / MANIFEST)
     return data if isinstance(data, dict) else None
 
 
@@ -431,12 +428,10 @@ def _previous_files(folder: Path, fingerprint: str | None = None) -> set[str]:
     """
     names: set[str] = set()
     for source in (folder / PREVIOUS, folder / MANIFEST):
-        try:
-            with open(source, encoding="utf-8") as fh:
-                data = json.load(fh)
-            names.update(n for n in data.get("files", []) if _safe_name(n))
-        except (OSError, ValueError, AttributeError, TypeError):
-            continue
+        data = load_json(source)
+        files = data.get("files") if isinstance(data, dict) else None
+        if isinstance(files, list):
+            names.update(n for n in files if _safe_name(n))
     if names:
         record = {"files": sorted(names), "input": fingerprint}
         io.atomic_write(folder / PREVIOUS, json.dumps(record).encode())
@@ -462,11 +457,7 @@ def folder_owner(folder: Path) -> str | None:
     wrote it (its manifest) or is rewriting it (PREVIOUS); None when nobody's
     (absent, empty, not cnnpipe's, unreadable, or written before inputs were recorded)."""
     for name in (MANIFEST, PREVIOUS):
-        try:
-            with open(folder / name, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
-            continue
+        data = load_json(folder / name)
         if not isinstance(data, dict):
             continue
         recorded = data.get("input")

@@ -59,6 +59,36 @@ def test_symlink_loop_does_not_hang(tmp_path):
     assert [j.name for j in jobs] == ["a", "b", "sub/c"]
 
 
+def test_a_fifo_named_manifest_json_in_the_input_tree_does_not_hang_the_scan(invoke, tmp_path):
+    # the scan reads manifest.json in each sub-folder (to skip cnnpipe's own output);
+    # opening a FIFO for reading would wait for a writer forever
+    src = make_folder(tmp_path)
+    os.mkfifo(src / "sub" / "manifest.json")
+    jobs = discover([str(src)], recursive=True)
+    assert [j.name for j in jobs] == ["a", "b", "sub/c"]
+    out = tmp_path / "out"
+    os.makedirs(out / "a")
+    os.mkfifo(out / "a" / "manifest.json")  # and in an output folder being re-run into
+    result = invoke("run", src, "-r", "-o", out, "-k", "box", "-q", "-j", "1")
+    assert result.exit_code == 0, result.output
+    assert load_manifest(out / "a")["files"]
+
+
+def test_json_records_are_read_only_from_sane_regular_files(tmp_path, monkeypatch):
+    from cnnpipe import _jsonfile
+
+    good = tmp_path / "good.json"
+    good.write_text('{"files": ["a.png"]}')
+    assert _jsonfile.load_json(good) == {"files": ["a.png"]}
+    (tmp_path / "bad.json").write_bytes(b"\xff\xfe not json")
+    assert _jsonfile.load_json(tmp_path / "bad.json") is None
+    assert _jsonfile.load_json(tmp_path / "missing.json") is None
+    assert _jsonfile.load_json(tmp_path) is None  # a folder
+    os.mkfifo(tmp_path / "fifo.json")
+    assert _jsonfile.load_json(tmp_path / "fifo.json") is None
+    assert _jsonfile.load_json(good, max_bytes=5) is None  # too large to be a record
+
+
 def test_dot_dot_names_cannot_escape_the_output_root(tmp_path):
     jobs = discover([str(tmp_path / "...png")])
     assert jobs[0].name not in ("..", ".")
