@@ -193,17 +193,12 @@ def process(job: Job, config) -> dict:
     label = "stdin" if job.source == "-" else job.source
     folder = Path(config.out_root, *job.name.split("/"))
     started = time.perf_counter()
-    notes = {}
     try:
         source_id = fingerprint(job)
-        folder, displaced = own_folder(config.out_root, job.name, source_id)
-        if displaced is not None:
-            notes["warning"] = (f"{displaced[0]} holds the results of another input "
-                                f"({displaced[1]}); writing to {folder} instead")
         if (config.extra.get("skip_existing") and source_id is not None
                 and outputs.is_complete(folder, config, source_id)):
             manifest = outputs.read_manifest(folder) or {}
-            return {**manifest, "status": "skipped", "output": str(folder), **notes}
+            return {**manifest, "status": "skipped", "output": str(folder)}
         if not job.source:
             raise InputError("the input path is empty (an unset shell variable?); give a "
                              "file, a directory or - for standard input")
@@ -223,7 +218,7 @@ def process(job: Job, config) -> dict:
         else:
             manifest = outputs.write_outputs(loaded, config, folder, label)
         return {**manifest, "status": "ok", "output": str(folder),
-                "seconds": round(time.perf_counter() - started, 3), **notes}
+                "seconds": round(time.perf_counter() - started, 3)}
     except (CnnpipeError, MemoryError, RecursionError, OSError, ValueError) as exc:
         if isinstance(exc, CnnpipeError):
             report = _failure(label, folder, str(exc), int(exc.exit_code),
@@ -242,25 +237,42 @@ def process(job: Job, config) -> dict:
         return report
 
 
-def own_folder(out_root, name: str, source_id: str | None) -> tuple[Path, tuple | None]:
-    """The folder an input writes to: ``name`` under ``out_root``, unless that folder
-    holds another input's results (another file of the same name, from an earlier run
-    or another ``xargs`` batch): those are never replaced, and the input takes the
-    first of ``name-2``, ``name-3``... that is free or already its own.
+def claim_folders(jobs: Sequence[Job], out_root,
+                  on_warning: Callable[[str], None] | None = None) -> list[Job]:
+    """Keep each input off a folder that holds another input's results.
 
-    Returns the folder and, when it is not the first choice, (that folder, its owner).
+    A folder from an earlier run of another file with the same name (another
+    ``xargs`` batch, say) is never replaced: the input takes the first of
+    ``NAME-2``, ``NAME-3``... that is free or already its own, unused by the
+    other jobs of this batch, and a warning says so. Decided here, in one
+    process, before any job runs, so parallel workers never meet in a folder.
     """
     from cnnpipe.outputs import folder_owner, owner_key
 
-    base = Path(out_root, *name.split("/"))
-    me = owner_key(source_id)
-    if me is None:  # unreadable: it fails when loaded, and writes nothing
-        return base, None
-    folder, number = base, 1
-    while (owner := folder_owner(folder)) is not None and owner != me:
-        number += 1
-        folder = base.with_name(f"{base.name}-{number}")
-    return folder, (None if folder == base else (base, folder_owner(base)))
+    warn = on_warning or (lambda message: None)
+    taken = {job.name.casefold() for job in jobs}
+    claimed = []
+    for job in jobs:
+        me = owner_key(fingerprint(job))
+        base = Path(out_root, *job.name.split("/"))
+        owner = folder_owner(base) if me is not None else None
+        if owner is None or owner == me:
+            claimed.append(job)
+            continue
+        number = 1
+        while True:
+            number += 1
+            name = f"{job.name}-{number}"
+            if name.casefold() in taken:
+                continue
+            holder = folder_owner(Path(out_root, *name.split("/")))
+            if holder is None or holder == me:
+                break
+        taken.add(name.casefold())
+        warn(f"{job.source}: {base} holds the results of another input ({owner}); "
+             f"writing to {Path(out_root, *name.split('/'))} instead")
+        claimed.append(dataclasses.replace(job, name=name))
+    return claimed
 
 
 def _failure(label, folder, message, code, usage=False) -> dict:

@@ -303,7 +303,7 @@ def test_separate_runs_of_two_files_with_one_name_never_overwrite_each_other(inv
 def test_a_folder_being_rewritten_still_belongs_to_its_input(tmp_path):
     # between parking the old file list and the new manifest, the folder has no manifest;
     # its record of the input keeps another input out
-    from cnnpipe.batch import Job, fingerprint, own_folder
+    from cnnpipe.batch import Job, claim_folders, fingerprint
     from cnnpipe.outputs import PREVIOUS
 
     mine, other = tmp_path / "x" / "a.png", tmp_path / "y" / "a.png"
@@ -314,13 +314,31 @@ def test_a_folder_being_rewritten_still_belongs_to_its_input(tmp_path):
     (out / "a").mkdir(parents=True)
     (out / "a" / PREVIOUS).write_text(json.dumps(
         {"files": ["00-input.png"], "input": fingerprint(Job(str(mine), "a"))}))
-    assert own_folder(out, "a", fingerprint(Job(str(mine), "a"))) == (out / "a", None)
-    folder, displaced = own_folder(out, "a", fingerprint(Job(str(other), "a")))
-    assert folder == out / "a-2"
-    assert displaced == (out / "a", str(mine.resolve()))
+    warnings = []
+    assert claim_folders([Job(str(mine), "a")], out, warnings.append) == [Job(str(mine), "a")]
+    assert claim_folders([Job(str(other), "a")], out, warnings.append) == [
+        Job(str(other), "a-2")]
+    assert len(warnings) == 1 and str(mine.resolve()) in warnings[0]
     # a folder nobody claims (no manifest, no record) is free to use, as before
     (out / "a" / PREVIOUS).unlink()
-    assert own_folder(out, "a", fingerprint(Job(str(other), "a")))[0] == out / "a"
+    assert claim_folders([Job(str(other), "a")], out)[0].name == "a"
+
+
+def test_a_displaced_input_never_takes_the_name_of_another_job_in_the_batch(tmp_path):
+    from cnnpipe.batch import Job, claim_folders, fingerprint
+    from cnnpipe.outputs import PREVIOUS
+
+    paths = []
+    for kind in ("cats", "dogs", "birds"):
+        (tmp_path / kind).mkdir()
+        paths.append(write_png(tmp_path / kind / "a.png", np.zeros((4, 4))))
+    out = tmp_path / "out"
+    (out / "a").mkdir(parents=True)  # an earlier run of cats/a.png
+    (out / "a" / PREVIOUS).write_text(json.dumps(
+        {"files": ["x.png"], "input": fingerprint(Job(str(paths[0]), "a"))}))
+    # this batch: dogs/a.png wants `a`, birds/a.png was already named `a-2` by discovery
+    jobs = claim_folders([Job(str(paths[1]), "a"), Job(str(paths[2]), "a-2")], out)
+    assert [j.name for j in jobs] == ["a-3", "a-2"]
 
 
 def test_standard_input_runs_replace_each_other(invoke, tmp_path):

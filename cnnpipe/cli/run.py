@@ -133,6 +133,7 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
         data = sys.stdin.buffer.read()
         jobs = [batch.Job(j.source, j.name, data, j.found_in) if j.source == "-" else j
                 for j in jobs]
+    jobs = batch.claim_folders(jobs, out_root, on_warning=warn)
 
     workers = workers or os.cpu_count() or 1
     config = RunConfig(params=params, kernels=tuple(kernels), out_root=out_root, npy=npy,
@@ -148,7 +149,7 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
             from cnnpipe.network_outputs import planned_files
         files = planned_files(config)
         for job in jobs:
-            folder = str(batch.own_folder(out_root, job.name, batch.fingerprint(job))[0])
+            folder = os.path.join(out_root, *job.name.split("/"))
             if as_json:  # JSON Lines and nothing else, as for a real run
                 out.file.write(_json_line({"input": {"path": job.source}, "status": "planned",
                                             "output": folder, "files": files}))
@@ -174,11 +175,6 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
         if as_json:
             out.file.write(_json_line(report))
             out.file.flush()
-        if report.get("warning"):
-            label = "stdin" if job.source == "-" else job.source
-            message = f"cnnpipe: warning: {label}: {report['warning']}"
-            (progress.console if progress is not None else err).print(
-                message, markup=False, highlight=False, soft_wrap=True)
         if report["status"] == "failed":
             label = "stdin" if job.source == "-" else (job.source or "''")
             message = f"{label}: {report['error']}"
