@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import multiprocessing
 import os
 import re
@@ -247,32 +248,56 @@ def claim_folders(jobs: Sequence[Job], out_root,
     other jobs of this batch, and a warning says so. Decided here, in one
     process, before any job runs, so parallel workers never meet in a folder.
     """
-    from cnnpipe.outputs import folder_owner, owner_key
-
     warn = on_warning or (lambda message: None)
     taken = {job.name.casefold() for job in jobs}
     claimed = []
     for job in jobs:
-        me = owner_key(fingerprint(job))
+        me = _owner_key(fingerprint(job))
         base = Path(out_root, *job.name.split("/"))
-        owner = folder_owner(base) if me is not None else None
+        owner = _folder_owner(base) if me is not None else None
         if owner is None or owner == me:
             claimed.append(job)
             continue
-        number = 1
-        while True:
-            number += 1
+        for number in itertools.count(2):
             name = f"{job.name}-{number}"
-            if name.casefold() in taken:
-                continue
-            holder = folder_owner(Path(out_root, *name.split("/")))
-            if holder is None or holder == me:
+            folder = base.with_name(f"{base.name}-{number}")
+            if name.casefold() not in taken and _folder_owner(folder) in (None, me):
                 break
         taken.add(name.casefold())
         warn(f"{job.source}: {base} holds the results of another input ({owner}); "
-             f"writing to {Path(out_root, *name.split('/'))} instead")
+             f"writing to {folder} instead")
         claimed.append(dataclasses.replace(job, name=name))
     return claimed
+
+
+def _owner_key(source_id) -> str | None:
+    """The input part of a :func:`fingerprint`: the file's real path, or ``-`` for
+    standard input; None when there is none."""
+    if not isinstance(source_id, str) or not source_id:
+        return None
+    if source_id.startswith("sha256:"):
+        return "-"
+    return source_id.rsplit("|", 2)[0]
+
+
+def _folder_owner(folder: Path) -> str | None:
+    """Whose results ``folder`` holds: the :func:`_owner_key` recorded by the run that
+    wrote it (its manifest) or is rewriting it (the parked file list); None when
+    nobody's (absent, empty, not cnnpipe's, unreadable, or from before inputs were recorded)."""
+    from cnnpipe._jsonfile import load_json
+    from cnnpipe.outputs import MANIFEST, PREVIOUS
+
+    for name in (MANIFEST, PREVIOUS):
+        data = load_json(folder / name)
+        if not isinstance(data, dict):
+            continue
+        recorded = data.get("input")
+        if isinstance(recorded, dict):
+            recorded = recorded.get("fingerprint")
+        key = _owner_key(recorded)
+        if key is not None:
+            return key
+    return None
 
 
 def _failure(label, folder, message, code, usage=False) -> dict:

@@ -424,7 +424,7 @@ def _previous_files(folder: Path, fingerprint: str | None = None) -> set[str]:
     """Files an earlier run recorded here; parked in PREVIOUS until this run completes.
 
     PREVIOUS also names the input now being written (``fingerprint``), so
-    that :func:`folder_owner` still knows whose folder it is meanwhile.
+    that :func:`cnnpipe.batch.claim_folders` still knows whose folder it is meanwhile.
     """
     names: set[str] = set()
     for source in (folder / PREVIOUS, folder / MANIFEST):
@@ -440,33 +440,6 @@ def _previous_files(folder: Path, fingerprint: str | None = None) -> set[str]:
         except FileNotFoundError:
             pass
     return names
-
-
-def owner_key(fingerprint) -> str | None:
-    """The input part of a fingerprint (see :func:`cnnpipe.batch.fingerprint`): the
-    file's real path, or ``-`` for standard input; None when there is none."""
-    if not isinstance(fingerprint, str) or not fingerprint:
-        return None
-    if fingerprint.startswith("sha256:"):
-        return "-"
-    return fingerprint.rsplit("|", 2)[0]
-
-
-def folder_owner(folder: Path) -> str | None:
-    """Whose results ``folder`` holds: the :func:`owner_key` recorded by the run that
-    wrote it (its manifest) or is rewriting it (PREVIOUS); None when nobody's
-    (absent, empty, not cnnpipe's, unreadable, or written before inputs were recorded)."""
-    for name in (MANIFEST, PREVIOUS):
-        data = load_json(folder / name)
-        if not isinstance(data, dict):
-            continue
-        recorded = data.get("input")
-        if isinstance(recorded, dict):
-            recorded = recorded.get("fingerprint")
-        key = owner_key(recorded)
-        if key is not None:
-            return key
-    return None
 
 
 def _safe_name(name) -> bool:

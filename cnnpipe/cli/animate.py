@@ -176,10 +176,10 @@ def _render(walk, step, kernel_name, console_width=None):
     else:
         titles = ("feature map after activation", f"pooled ({step.mode})")
         heading = "Pooling"
-    for i, (shown, total) in enumerate(((in_cols, cols), (out_cols, output.shape[1]))):
-        if shown != (0, total):
-            titles = tuple(t + (f", cols {shown[0]}-{shown[1] - 1} of {total}" if j == i else "")
-                           for j, t in enumerate(titles))
+    titles = tuple(title + (f", cols {first}-{last - 1} of {total}" if (first, last) != (0, total)
+                            else "")
+                   for title, (first, last), total in zip(
+                       titles, (in_cols, out_cols), (cols, output.shape[1]), strict=True))
     if stacked:
         layout = Group(Text(titles[0], style="bold"), left, Text(titles[1], style="bold"), right)
     else:
