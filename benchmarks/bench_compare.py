@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cnnpipe.kernels import BUILTIN  # noqa: E402
+from cnnpipe.layer import Params, iter_detectors  # noqa: E402
 from cnnpipe.ops import conv2d, pool2d, relu  # noqa: E402
-from cnnpipe.pipeline import Params, iter_detectors  # noqa: E402
 
 DETECTORS = ("box", "gaussian", "sharpen", "laplacian", "laplacian-8", "sobel-x", "sobel-y",
              "prewitt-x")

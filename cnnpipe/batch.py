@@ -113,7 +113,7 @@ def _scan(root: Path, recursive: bool, out_root=None) -> Iterable[Path]:
 
 def _is_output(folder: Path, skip: set[tuple[int, int]]) -> bool:
     """True for the output root and for a folder cnnpipe wrote (its manifest names cnnpipe)."""
-    from cnnpipe._jsonfile import load_json
+    from cnnpipe.io.jsonfile import load_json
 
     try:
         st = folder.stat()
@@ -213,7 +213,7 @@ def process(job: Job, config) -> dict:
             loaded.info["path"] = "-"
         loaded.info["fingerprint"] = source_id
         if getattr(config, "network", None) is not None:
-            from cnnpipe.network_outputs import write_network_outputs
+            from cnnpipe.outputs.network import write_network_outputs
 
             manifest = write_network_outputs(loaded, config, folder, label)
         else:
@@ -284,7 +284,7 @@ def _folder_owner(folder: Path) -> str | None:
     """Whose results ``folder`` holds: the :func:`_owner_key` recorded by the run that
     wrote it (its manifest) or is rewriting it (the parked file list); None when
     nobody's (absent, empty, not cnnpipe's, unreadable, or from before inputs were recorded)."""
-    from cnnpipe._jsonfile import load_json
+    from cnnpipe.io.jsonfile import load_json
     from cnnpipe.outputs import MANIFEST, PREVIOUS
 
     for name in (MANIFEST, PREVIOUS):
@@ -330,9 +330,9 @@ def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
         return fail_fast and report["status"] == "failed"
 
     if executor is None and (workers <= 1 or len(jobs) <= 1):
-        from cnnpipe import pipeline
+        from cnnpipe import layer
 
-        with pipeline.threads(threads):
+        with layer.threads(threads):
             for index, job in enumerate(jobs):
                 interrupt.check()
                 if on_start:
@@ -408,9 +408,9 @@ def _init_worker(threads: int = 1) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    from cnnpipe import pipeline
+    from cnnpipe import layer
 
-    pipeline.set_threads(threads)
+    layer.set_threads(threads)
 
 
 def summarize(reports: Iterable[dict]) -> dict:

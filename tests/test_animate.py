@@ -8,8 +8,8 @@ from conftest import SAMPLES
 from PIL import Image, ImageSequence
 from reference import ref_conv2d, ref_pool2d
 
-from cnnpipe.animation import TUTORIAL_X, walk
-from cnnpipe.pipeline import Params
+from cnnpipe.layer import Params
+from cnnpipe.teaching.animation import TUTORIAL_X, walk
 
 TUTORIAL_K = np.array([[1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=np.float32)
 
@@ -98,7 +98,7 @@ def test_gif_with_padding_and_mean_pooling_counts_every_step(invoke, tmp_path):
 
 
 def test_gif_frames_show_the_window_box_moving(tmp_path):
-    from cnnpipe.gif import CELL, MARGIN, TITLE, render_frame
+    from cnnpipe.pictures.gif import CELL, MARGIN, TITLE, render_frame
 
     w = walk(TUTORIAL_X, TUTORIAL_K)
 

@@ -75,7 +75,7 @@ def test_a_fifo_named_manifest_json_in_the_input_tree_does_not_hang_the_scan(inv
 
 
 def test_json_records_are_read_only_from_sane_regular_files(tmp_path, monkeypatch):
-    from cnnpipe import _jsonfile
+    from cnnpipe.io import jsonfile as _jsonfile
 
     good = tmp_path / "good.json"
     good.write_text('{"files": ["a.png"]}')
@@ -230,19 +230,20 @@ def test_workers_are_a_budget_of_cores(monkeypatch):
 
 
 def test_serial_batch_restores_the_thread_settings_it_changed(tmp_path):
-    from cnnpipe import _conv_fast, pipeline
+    from cnnpipe import layer
     from cnnpipe.batch import run_batch
+    from cnnpipe.ops import engines as _conv_fast
     from cnnpipe.outputs import RunConfig
 
     write_png(tmp_path / "a.png", np.zeros((6, 6)))
     seen = []
-    config = RunConfig(params=pipeline.Params(), kernels=(), out_root=str(tmp_path / "out"))
-    before = (pipeline.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS)
+    config = RunConfig(params=layer.Params(), kernels=(), out_root=str(tmp_path / "out"))
+    before = (layer.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS)
     run_batch(discover([str(tmp_path / "a.png")]), config, workers=1,
               on_start=lambda job: seen.append(
-                  (pipeline.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS)))
+                  (layer.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS)))
     assert seen == [(1, 1, 1)]
-    assert (pipeline.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS) == before
+    assert (layer.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS) == before
 
 
 def test_j1_keeps_to_one_core(tmp_path):

@@ -11,8 +11,8 @@ from PIL import Image
 from reference import ref_conv2d, ref_pool2d
 
 from cnnpipe import io
-from cnnpipe.colormaps import lut
-from cnnpipe.mapping import from_pixels, values_from_png
+from cnnpipe.pictures.colormaps import lut
+from cnnpipe.pictures.mapping import from_pixels, values_from_png
 
 SOBEL_X = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.float64)
 SOBEL_X_SPEC = "1,0,-1;2,0,-2;1,0,-1"

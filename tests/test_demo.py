@@ -14,8 +14,8 @@ from conftest import SAMPLES, write_png
 from rich.console import Console
 
 from cnnpipe.kernels import BUILTIN
+from cnnpipe.layer import Params, run_pipeline
 from cnnpipe.ops import pool_provenance
-from cnnpipe.pipeline import Params, run_pipeline
 from cnnpipe.render import teaching
 from cnnpipe.render.tables import matrix_table
 

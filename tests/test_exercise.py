@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from reference import ref_conv2d, ref_pool2d
 
-from cnnpipe.exercises import make_task
+from cnnpipe.teaching.exercises import make_task
 
 
 def task_json(invoke, seed):

@@ -8,7 +8,9 @@ import pytest
 
 from cnnpipe import kernels as K
 from cnnpipe.errors import ParameterError
-from cnnpipe.invariance import (
+from cnnpipe.layer import Params
+from cnnpipe.network import load_network, run_network, single_layer, stage_stride
+from cnnpipe.teaching.invariance import (
     cells,
     compare,
     experiment,
@@ -17,8 +19,6 @@ from cnnpipe.invariance import (
     verdicts,
     warp,
 )
-from cnnpipe.network import load_network, run_network, single_layer, stage_stride
-from cnnpipe.pipeline import Params
 from tests.conftest import SAMPLES
 
 SQRT2 = math.sqrt(2)

@@ -360,7 +360,7 @@ def test_encode_png_is_lossless_for_every_kind_filter_and_level(tmp_path, filter
 
 
 def test_encode_png_large_image_spans_row_blocks_and_idat_chunks(tmp_path, monkeypatch):
-    from cnnpipe import _io_write
+    from cnnpipe.io import png as _io_write
 
     # small blocks and chunks, so that block edges (the Up filter's row above) and several
     # IDAT chunks occur in a small image

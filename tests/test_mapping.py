@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image, PngImagePlugin
 
-from cnnpipe.colormaps import CMAP_SOURCES, DIVERGING, lut
 from cnnpipe.errors import InputError, ParameterError
-from cnnpipe.mapping import (
+from cnnpipe.pictures.colormaps import CMAP_SOURCES, DIVERGING, lut
+from cnnpipe.pictures.mapping import (
     choose_mapping,
     from_pixels,
     mapping_from_png_text,
@@ -293,7 +293,7 @@ def test_mapping_formula_says_how_to_invert():
 
 def test_importing_mapping_stays_light():
     code = (
-        "import sys, cnnpipe.mapping; "
+        "import sys, cnnpipe.pictures.mapping; "
         "print([m for m in ('PIL', 'cmap', 'click', 'rich') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

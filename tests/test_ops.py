@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from cnnpipe import _conv_fast
 from cnnpipe.errors import ParameterError
 from cnnpipe.ops import (
     as_pair,
@@ -21,6 +20,7 @@ from cnnpipe.ops import (
     relu,
     resolve_padding,
 )
+from cnnpipe.ops import engines as _conv_fast
 from tests.reference import ref_conv2d, ref_pool2d
 
 # The SPEC's pooling anchor: a 5x5 feature map, 2x2 windows, stride 2.
@@ -468,7 +468,7 @@ def test_arguments_are_checked_before_the_arrays():
         pool2d(np.ones(5), mode="bogus")
 
 
-@pytest.mark.parametrize("module", ["cnnpipe.ops", "cnnpipe._pool", "cnnpipe._validate"])
+@pytest.mark.parametrize("module", ["cnnpipe.ops.conv", "cnnpipe.ops.pool", "cnnpipe.ops.args"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

@@ -167,7 +167,7 @@ def test_unreadable_file_gives_one_line(invoke, tmp_path, monkeypatch):
     # Root reads any file whatever its mode bits, so the refusal is simulated at open().
     good_image(tmp_path / "secret.png")
     good_image(tmp_path / "fine.png", 1)
-    from cnnpipe import _io_common
+    from cnnpipe.io import common as _io_common
 
     real_open = _io_common.os.open
 
@@ -427,7 +427,7 @@ def test_output_under_a_file_fails_every_input_with_one_line(invoke, tmp_path):
 def test_read_only_output_folder_leaves_nothing(invoke, tmp_path, monkeypatch):
     # Root ignores permission bits, so the read-only file system is simulated at the rename.
     good_image(tmp_path / "a.png")
-    from cnnpipe import _io_write
+    from cnnpipe.io import png as _io_write
 
     def read_only(src, dst):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
@@ -469,7 +469,7 @@ class _FillsUp:
 
 
 def full_disk_after(monkeypatch, budget):
-    from cnnpipe import _io_write
+    from cnnpipe.io import png as _io_write
 
     real = _io_write.os.fdopen
     _FillsUp.budget = budget

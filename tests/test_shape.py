@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnpipe import conv2d, pool2d
-from cnnpipe.shapes import plan, pool_axis, tf_pool_size, torch_pool_size
+from cnnpipe.teaching.shapes import plan, pool_axis, tf_pool_size, torch_pool_size
 
 
 def spec_keep(n, k, s):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnpipe.colormaps import lut
 from cnnpipe.errors import ParameterError
-from cnnpipe.mapping import choose_mapping, to_pixels
-from cnnpipe.sheet import (
+from cnnpipe.pictures.colormaps import lut
+from cnnpipe.pictures.mapping import choose_mapping, to_pixels
+from cnnpipe.pictures.sheet import (
     OverviewSheet,
     display_range,
     thumbnail_block_factor,
@@ -347,7 +347,7 @@ def test_non_negative_map_is_clipped_only_at_the_top():
 @pytest.mark.parametrize("size", [1, 2, 7, 1000, 4097])
 @pytest.mark.parametrize("q", [0, 37.5, 99.5, 100])
 def test_clip_percentile_matches_numpy_percentile(size, q):
-    from cnnpipe.sheet import _percentile
+    from cnnpipe.pictures.sheet import _percentile
 
     values = np.abs(np.random.default_rng(size).standard_normal(size)).astype(np.float32)
     expected = np.percentile(values.astype(np.float64), q)

@@ -136,7 +136,7 @@ def test_csv_round_trip_is_exact(invoke, tmp_path):
 def test_png_output_carries_its_mapping_and_reads_back_within_half_a_level(invoke, tmp_path):
     from PIL import Image
 
-    from cnnpipe.mapping import from_pixels, mapping_from_png_text
+    from cnnpipe.pictures.mapping import from_pixels, mapping_from_png_text
 
     photo = small_photo(tmp_path)
     assert invoke("conv", photo, "-k", "sobel-y", "-o", tmp_path / "c.png").exit_code == 0

@@ -52,8 +52,8 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
 
     from rich.console import Console
 
-    from cnnpipe.animation import TUTORIAL_X, walk
     from cnnpipe.errors import ParameterError
+    from cnnpipe.teaching.animation import TUTORIAL_X, walk
 
     kernels = build_kernels(kernel_specs, random_n, seed, random_size, default=False)
     if not kernels:
@@ -73,7 +73,7 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
         raise ParameterError(f"--gif {gif_path!r}: the file name must end in .gif (the "
                              "animation is written as a GIF)")
     if gif_path is not None:
-        from cnnpipe.gif import frame_size, write_gif
+        from cnnpipe.pictures.gif import frame_size, write_gif
 
         count = write_gif(steps, gif_path, duration_ms=int(round(speed * 1000)))
         width, height = frame_size(steps)

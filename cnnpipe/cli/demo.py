@@ -68,7 +68,7 @@ def demo(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
 
     from cnnpipe import kernels as K
     from cnnpipe import ops
-    from cnnpipe.pipeline import iter_detectors
+    from cnnpipe.layer import iter_detectors
     from cnnpipe.render import teaching
     from cnnpipe.render.tables import matrix_table
 

@@ -34,8 +34,8 @@ def exercise(seed, as_json):
 
     from rich.console import Console
 
-    from cnnpipe.exercises import answer, make_task
     from cnnpipe.render.tables import matrix_table
+    from cnnpipe.teaching.exercises import answer, make_task
 
     if seed is None:
         seed = secrets.randbelow(10_000)
@@ -91,7 +91,7 @@ def check(answer_path, seed, stage):
 
     from cnnpipe import io
     from cnnpipe.errors import ExitCode, InputError
-    from cnnpipe.exercises import TOLERANCE, grade, make_task
+    from cnnpipe.teaching.exercises import TOLERANCE, grade, make_task
 
     ext = Path(answer_path).suffix.lower()
     if ext not in (".csv", ".txt", ".npy"):

@@ -75,10 +75,10 @@ def invariance(image, shifts, axis, rotate, scale_by, kernel_specs, random_n, se
 
     from rich.console import Console
 
-    from cnnpipe import invariance as inv
     from cnnpipe import io
     from cnnpipe.errors import InputError, ParameterError
     from cnnpipe.network import load_network, single_layer
+    from cnnpipe.teaching import invariance as inv
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)

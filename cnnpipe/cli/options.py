@@ -163,7 +163,7 @@ def build_params(*, conv_stride=(1, 1), padding="valid", pad_mode="zeros", dilat
                  flip=False, activation="relu", leak=0.01, pool_mode="max", window=(2, 2),
                  stride=None, edge="keep", color="gray"):
     """A validated pipeline.Params from option values (ParameterError when invalid)."""
-    from cnnpipe.pipeline import Params
+    from cnnpipe.layer import Params
 
     return Params(conv_stride=conv_stride, padding=padding, pad_mode=pad_mode,
                   dilation=dilation, flip=flip, activation=activation, leak=leak,

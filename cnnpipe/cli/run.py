@@ -86,9 +86,10 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
 
     from rich.console import Console
 
-    from cnnpipe import batch, mapping
+    from cnnpipe import batch
     from cnnpipe.errors import ExitCode, ParameterError
     from cnnpipe.outputs import RunConfig, planned_files
+    from cnnpipe.pictures import mapping
 
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False)
@@ -146,7 +147,7 @@ def run(inputs, kernel_specs, random_n, seed, random_size, conv_stride, padding,
 
     if dry_run:
         if network is not None:
-            from cnnpipe.network_outputs import planned_files
+            from cnnpipe.outputs.network import planned_files
         files = planned_files(config)
         for job in jobs:
             folder = os.path.join(out_root, *job.name.split("/"))

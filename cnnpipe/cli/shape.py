@@ -45,8 +45,8 @@ def shape(size, input_path, kernel_specs, kernel_size, pool_only, conv_stride, p
 
     from rich.console import Console
 
-    from cnnpipe import shapes
     from cnnpipe.errors import ParameterError
+    from cnnpipe.teaching import shapes
 
     if (size is None) == (input_path is None):
         raise click.UsageError("give the input size with --size HxW or --input FILE (one of them)")

@@ -96,8 +96,9 @@ def write_stage_output(array, output: str, stage: str, stdout=None) -> list[str]
     """Write a stage's result by the extension of ``output``; return the files written."""
     from pathlib import Path
 
-    from cnnpipe import io, mapping
+    from cnnpipe import io
     from cnnpipe.errors import ParameterError
+    from cnnpipe.pictures import mapping
 
     if output == "-":
         stream = stdout if stdout is not None else sys.stdout.buffer
@@ -140,7 +141,7 @@ def apply_conv(array, kernels, params):
     import numpy as np
 
     from cnnpipe.errors import ParameterError
-    from cnnpipe.pipeline import iter_detectors
+    from cnnpipe.layer import iter_detectors
 
     ndims = {k.weights.ndim for k in kernels}
     if len(ndims) > 1:
@@ -220,7 +221,7 @@ def relu(input_path, activation, leak, output):
       cnnpipe relu conv.csv -o relu.npy
       cnnpipe conv photo.png -k sobel-x -o - | cnnpipe relu - --activation leaky -o relu.png
     """
-    from cnnpipe.pipeline import activate
+    from cnnpipe.layer import activate
 
     params = _params(activation=activation, leak=leak)
     array = read_stage_input(input_path)
@@ -242,7 +243,7 @@ def pool(input_path, pool_mode, window, stride, edge, output):
       cnnpipe pool relu.npy --window 2 --stride 2 -o pooled.csv
       cnnpipe conv photo.png -k sobel-x -o - | cnnpipe relu - -o - | cnnpipe pool - -o out.npy
     """
-    from cnnpipe.pipeline import pool as pool_stage
+    from cnnpipe.layer import pool as pool_stage
 
     params = _params(pool_mode=pool_mode, window=window, stride=stride, edge=edge)
     array = read_stage_input(input_path)

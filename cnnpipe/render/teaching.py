@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnnpipe.render.tables import format_value, matrix_table
-from cnnpipe.shapes import cell_ranges
+from cnnpipe.teaching.shapes import cell_ranges
 
 POOL_VERBS = {
     "max": "kept the largest value",
@@ -218,8 +218,8 @@ def demo_detector(image, kernel, maps, params, *, builtin_input: bool,
     ----------
     image : ndarray (H, W)
     kernel : cnnpipe.kernels.Kernel
-    maps : cnnpipe.pipeline.DetectorMaps
-    params : cnnpipe.pipeline.Params
+    maps : cnnpipe.layer.DetectorMaps
+    params : cnnpipe.layer.Params
     builtin_input : bool
         True when the image is the built-in X (the captions say so).
     provenance : dict or None

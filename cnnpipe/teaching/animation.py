@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnpipe import ops
-from cnnpipe.pipeline import Params, activate, convolve, pool
+from cnnpipe.layer import Params, activate, convolve, pool
 
 #: The tutorial's 7x7 picture of an X (B. Rohrer, "How do Convolutional Neural
 #: Networks work?", 2016): the default input of ``cnnpipe animate``.

@@ -1,4 +1,4 @@
-"""Animated GIF of a :class:`cnnpipe.animation.Walk`: one frame per window position.
+"""Animated GIF of a :class:`cnnpipe.teaching.animation.Walk`: one frame per window position.
 
 Frame layout (every frame the same size, in pixels)::
 
@@ -18,7 +18,7 @@ import functools
 
 from PIL import Image, ImageDraw, ImageFont
 
-from cnnpipe.animation import Step, Walk, hang
+from cnnpipe.teaching.animation import Step, Walk, hang
 
 CELL = 40
 MARGIN = 20

@@ -29,7 +29,8 @@ import math
 
 import numpy as np
 
-from cnnpipe.colormaps import (
+from cnnpipe.errors import InputError, ParameterError
+from cnnpipe.pictures.colormaps import (
     CMAP_NAMES,
     DIVERGING,
     DIVERGING_DEFAULT,
@@ -38,7 +39,6 @@ from cnnpipe.colormaps import (
     lut,
     lut_index,
 )
-from cnnpipe.errors import InputError, ParameterError
 
 __all__ = [
     "CMAP_NAMES",

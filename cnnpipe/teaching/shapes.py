@@ -11,10 +11,10 @@ documented formulas, without importing either framework.
 
 from __future__ import annotations
 
-from cnnpipe._pool import pool_output_size, pool_windows
-from cnnpipe._validate import as_pair
 from cnnpipe.errors import ParameterError
 from cnnpipe.ops import conv_output_shape, resolve_padding
+from cnnpipe.ops.args import as_pair
+from cnnpipe.ops.pool import pool_output_size, pool_windows
 
 __all__ = [
     "torch_pool_size",

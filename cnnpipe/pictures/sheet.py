@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cnnpipe.colormaps import lut
 from cnnpipe.errors import ParameterError
-from cnnpipe.mapping import to_png_pixels
+from cnnpipe.pictures.colormaps import lut
+from cnnpipe.pictures.mapping import to_png_pixels
 
 __all__ = ["OverviewSheet", "thumbnail_block_factor", "thumbnail_shape"]
 
@@ -276,7 +276,7 @@ class OverviewSheet:
         array : ndarray
             Float map (H, W), or (3, H, W) for ``--color rgb``.
         mapping : dict
-            The mapping used for its PNG (see :mod:`cnnpipe.mapping`).
+            The mapping used for its PNG (see :mod:`cnnpipe.pictures.mapping`).
         title : str, optional
             Stage caption instead of the default ("leaky ReLU", "mean pool", ...).
         pixels : ndarray, optional
@@ -284,7 +284,7 @@ class OverviewSheet:
             map's PNG: the sheet then does not map the values a second time.
         palette : ndarray, optional
             With ``pixels``: the (256, 3) colour table when ``pixels`` are the
-            indices of a palette PNG (see :func:`cnnpipe.mapping.to_png_pixels`).
+            indices of a palette PNG (see :func:`cnnpipe.pictures.mapping.to_png_pixels`).
         """
         if stage not in STAGE_ORDER[1:]:
             raise ParameterError(f"`stage` must be conv, relu or pool (got {stage!r})")
@@ -546,7 +546,7 @@ class OverviewSheet:
         """The rendered sheet as PNG bytes (zlib level `compression`, 0-9)."""
         if not 0 <= compression <= 9:
             raise ParameterError(f"`compression` must be 0..9 (got {compression})")
-        from cnnpipe._io_write import encode_png
+        from cnnpipe.io.png import encode_png
 
         # no row filter: flat backgrounds and colour-mapped panels deflate best as they are
         return encode_png(np.asarray(self.render()), compression=compression,

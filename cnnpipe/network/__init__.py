@@ -32,7 +32,7 @@ import numpy as np
 from cnnpipe import kernels as K
 from cnnpipe import ops
 from cnnpipe.errors import KernelError, ParameterError
-from cnnpipe.pipeline import DetectorMaps, Params, iter_detectors
+from cnnpipe.layer import DetectorMaps, Params, iter_detectors
 
 MODES = ("full", "per-map")
 #: A layer may not produce more maps than this (per-map layers multiply quickly).

@@ -6,8 +6,8 @@ import numbers
 
 import numpy as np
 
-from cnnpipe._validate import as_pair
 from cnnpipe.errors import ParameterError
+from cnnpipe.ops.args import as_pair
 
 POOL_MODES = ("max", "mean", "avg", "sum", "min", "l2")
 EDGES = ("keep", "drop")

@@ -29,7 +29,7 @@ public API and re-exports every public name:
 
 from __future__ import annotations
 
-from cnnpipe._io_common import (
+from cnnpipe.io.common import (
     ALLOWED_FORMATS,
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
@@ -39,10 +39,10 @@ from cnnpipe._io_common import (
     TEMP_MARKER,
     Loaded,
 )
-from cnnpipe._io_images import load_image
-from cnnpipe._io_matrix import load_matrix, save_matrix
-from cnnpipe._io_write import _open_png as open_png
-from cnnpipe._io_write import (
+from cnnpipe.io.images import load_image
+from cnnpipe.io.matrix import load_matrix, save_matrix
+from cnnpipe.io.png import _open_png as open_png
+from cnnpipe.io.png import (
     atomic_write,
     decode_png_values,
     encode_png,

@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnnpipe import kernel_families as fam
 from cnnpipe.errors import KernelError, ParameterError
+from cnnpipe.kernels import families as fam
 
 __all__ = [
     "BUILTIN", "DEFAULT_KERNELS", "Kernel", "describe_spec_forms", "kernel",

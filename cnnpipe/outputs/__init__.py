@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnpipe import interrupt, io, mapping, pipeline
-from cnnpipe._jsonfile import load_json
+from cnnpipe import interrupt, io, layer
 from cnnpipe.errors import InputError, OutputError
-from cnnpipe.pipeline import Params, iter_detectors
+from cnnpipe.io.jsonfile import load_json
+from cnnpipe.layer import Params, iter_detectors
+from cnnpipe.pictures import mapping
 
 MANIFEST = "manifest.json"
 PREVIOUS = ".cnnpipe-previous.json"  # the file list of a run being replaced
@@ -271,7 +272,7 @@ def _write_all(loaded, config, folder, source_label, writer, scale_kind, fixed_r
             writer.npy(entry["npy"], image)
         maps_meta.append(entry)
         if config.overview:
-            from cnnpipe.sheet import OverviewSheet
+            from cnnpipe.pictures.sheet import OverviewSheet
 
             display = input_pixels
             if display.dtype != np.uint8:  # a 16-bit input map: show it at 8 bits
@@ -334,8 +335,8 @@ def _write_all(loaded, config, folder, source_label, writer, scale_kind, fixed_r
 def check_shapes(image: np.ndarray, config: RunConfig) -> None:
     """Raise ParameterError (naming the sizes) when a detector or the pooling window cannot fit."""
     for kernel in config.kernels:
-        pipeline.check_kernel_fits(image, kernel, config.params)
-    pipeline.check_shapes(image.shape, config.kernels, config.params)
+        layer.check_kernel_fits(image, kernel, config.params)
+    layer.check_shapes(image.shape, config.kernels, config.params)
 
 
 def remove_leftover_temps(folder: Path) -> list[str]:

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from cnnpipe import _conv_fast, pipeline
+from cnnpipe import layer
 from cnnpipe.kernels import Kernel
-from cnnpipe.pipeline import Params, iter_detectors
+from cnnpipe.layer import Params, iter_detectors
+from cnnpipe.ops import engines as _conv_fast
 from tests.reference import ref_conv2d, ref_pool2d
 
 
@@ -45,8 +46,8 @@ def test_every_detector_matches_the_reference_grouped_or_not(monkeypatch, worker
                                                              params):
     # group_bytes=1: each detector alone; 10**9: every same-size run in one conv2d call;
     # workers: activation and pooling inline, or several detectors ahead in threads
-    monkeypatch.setattr(pipeline, "GROUP_BYTES", group_bytes)
-    monkeypatch.setattr(pipeline, "WORKERS", workers)
+    monkeypatch.setattr(layer, "GROUP_BYTES", group_bytes)
+    monkeypatch.setattr(layer, "WORKERS", workers)
     rng = np.random.default_rng(3)
     image = rng.random((23, 19)).astype(np.float32)
     kernels = _kernels(rng, SHAPES)
@@ -82,7 +83,7 @@ def test_large_image_takes_the_threaded_tiled_engine_and_still_matches(monkeypat
 
 def test_grouped_maps_do_not_share_memory(monkeypatch):
     # a consumer may keep or edit one detector's maps; the others must not change
-    monkeypatch.setattr(pipeline, "GROUP_BYTES", 10**9)
+    monkeypatch.setattr(layer, "GROUP_BYTES", 10**9)
     rng = np.random.default_rng(6)
     image = rng.random((12, 12)).astype(np.float32)
     maps = list(iter_detectors(image, _kernels(rng, [(3, 3)] * 3), Params()))
@@ -107,18 +108,18 @@ def test_rgb_image_with_2d_detectors_gives_one_map_per_channel():
 def test_group_size_is_capped_by_bytes(monkeypatch):
     # 40 detectors on a 100x100 image: each conv map is 98*98*4 bytes; a cap of
     # three maps must give groups of at most three, in order
-    monkeypatch.setattr(pipeline, "GROUP_BYTES", 3 * 98 * 98 * 4)
+    monkeypatch.setattr(layer, "GROUP_BYTES", 3 * 98 * 98 * 4)
     rng = np.random.default_rng(8)
     image = rng.random((100, 100)).astype(np.float32)
     kernels = _kernels(rng, [(3, 3)] * 40)
-    groups = pipeline._groups(image, kernels, Params())
+    groups = layer._groups(image, kernels, Params())
     assert max(len(g) for g in groups) == 3
     assert [k.name for g in groups for k in g] == [k.name for k in kernels]
 
 
 def test_blas_thread_limit_applies_inside_the_block_and_is_undone_after():
     # -j 1 must be one core: OpenBLAS's own threads would break that budget.
-    from cnnpipe import _blas
+    from cnnpipe.ops import blas as _blas
 
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
     before = _blas.get_threads()

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnpipe import io, mapping
+from cnnpipe import io
 from cnnpipe import outputs as O
 from cnnpipe.errors import OutputError
 from cnnpipe.network import Network, iter_layer, last_stage
+from cnnpipe.pictures import mapping
 
 
 def layer_filename(number: int, stage: str, kernel_name: str, ext: str = ".png") -> str:
@@ -179,7 +180,7 @@ def _write_detector(writer, config, number, det, sheet, scale_kind, fixed_range)
 def _sheet(config, layer, network, source_label, display, input_map):
     if not config.overview:
         return None
-    from cnnpipe.sheet import OverviewSheet
+    from cnnpipe.pictures.sheet import OverviewSheet
 
     summary = O.params_summary(layer.params)
     base = os.path.basename(source_label) or source_label

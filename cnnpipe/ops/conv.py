@@ -5,7 +5,7 @@ float32 arrays; inputs are never modified. Bad arguments raise
 :class:`cnnpipe.errors.ParameterError` (a ``ValueError``) whose message names
 the argument, the value and what to do.
 
-Pooling lives in :mod:`cnnpipe._pool`; it is re-exported here.
+Pooling lives in :mod:`cnnpipe.ops.pool`; it is re-exported here.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import numbers
 
 import numpy as np
 
-from cnnpipe import _conv_fast
-from cnnpipe._pool import (
+from cnnpipe.errors import ParameterError
+from cnnpipe.ops import engines as _conv_fast
+from cnnpipe.ops.args import as_pair
+from cnnpipe.ops.pool import (
     pool2d,
     pool_output_shape,
     pool_output_size,
     pool_provenance,
     pool_windows,
 )
-from cnnpipe._validate import as_pair
-from cnnpipe.errors import ParameterError
 
 __all__ = [
     "conv2d",

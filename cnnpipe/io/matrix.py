@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnpipe._io_common import (
+from cnnpipe.errors import InputError, ParameterError
+from cnnpipe.io.common import (
     _FLOAT32_OVERFLOW,
     DEFAULT_MAX_PIXELS,
     MATRIX_EXTENSIONS,
@@ -16,8 +17,7 @@ from cnnpipe._io_common import (
     _open_source,
     _too_big,
 )
-from cnnpipe._io_write import atomic_write
-from cnnpipe.errors import InputError, ParameterError
+from cnnpipe.io.png import atomic_write
 
 # --------------------------------------------------------------------------- matrices
 

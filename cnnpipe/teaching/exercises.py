@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnpipe.errors import InputError, ParameterError
-from cnnpipe.pipeline import Params, activate, convolve, pool
+from cnnpipe.layer import Params, activate, convolve, pool
 
 STAGES = ("conv", "relu", "pool")
 

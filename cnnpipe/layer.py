@@ -206,7 +206,7 @@ def set_threads(n: int) -> None:
     this: ``-j N`` is a budget of N cores, spent on N inputs at once or on the
     threads of one."""
     global WORKERS
-    from cnnpipe import _conv_fast
+    from cnnpipe.ops import engines as _conv_fast
 
     n = max(1, int(n))
     _conv_fast.FFT_WORKERS = n
@@ -223,7 +223,8 @@ def threads(n: int) -> Iterator[None]:
     a 1600^2 photo: 110% CPU at ``-j 1`` with them, 97% without, and no slower).
     """
     global WORKERS
-    from cnnpipe import _blas, _conv_fast
+    from cnnpipe.ops import blas as _blas
+    from cnnpipe.ops import engines as _conv_fast
 
     saved = (_conv_fast.FFT_WORKERS, _conv_fast.IM2COL_WORKERS, WORKERS)
     set_threads(n)

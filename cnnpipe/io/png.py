@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cnnpipe._io_common import (
+from cnnpipe.errors import InputError, OutputError, ParameterError
+from cnnpipe.io.common import (
     DEFAULT_MAX_PIXELS,
     MAPPING_TEXT_KEY,
     TEMP_MARKER,
@@ -24,7 +25,6 @@ from cnnpipe._io_common import (
     _strict_pillow,
     _too_big,
 )
-from cnnpipe.errors import InputError, OutputError, ParameterError
 
 # --------------------------------------------------------------------------- PNG out
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from cnnpipe._io_common import (
+from cnnpipe.errors import InputError, ParameterError
+from cnnpipe.io.common import (
     _ALLOWED_TEXT,
     _EXT_FORMAT,
     _FOREIGN_MAGIC,
@@ -28,8 +29,7 @@ from cnnpipe._io_common import (
     _strict_pillow,
     _too_big,
 )
-from cnnpipe._io_matrix import _matrix_loaded
-from cnnpipe.errors import InputError, ParameterError
+from cnnpipe.io.matrix import _matrix_loaded
 
 
 def _sniff_image(head: bytes) -> str | None:
