@@ -10,12 +10,10 @@ Names are imported lazily so that ``cnnpipe --help`` does not pay for numpy.
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("cnnpipe")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+# The one place the version lives: pyproject.toml reads it (dynamic version), so
+# start-up never pays ~50 ms for importlib.metadata.
+__version__ = "0.1.0"
 
 __all__ = ["conv2d", "relu", "pool2d", "load_image", "kernel", "__version__"]
 
