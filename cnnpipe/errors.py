@@ -9,10 +9,13 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
+    """Every exit status of ``cnnpipe``; ``cnnpipe.cli.exits`` is the one place that picks one."""
+
     OK = 0
-    FAILED = 1  # at least one input failed; the others were processed
+    FAILED = 1  # at least one input failed (the others were processed), or a wrong answer
     USAGE = 2  # bad option, bad kernel, no input
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    TERMINATED = 143  # SIGTERM (128 + 15)
 
 
 class CnnpipeError(Exception):
@@ -41,3 +44,15 @@ class OutputError(CnnpipeError):
     """An output that cannot be written (read-only folder, full disk, ...)."""
 
     exit_code = ExitCode.FAILED
+
+
+class Reported(CnnpipeError):
+    """An outcome already told to the user line by line; only its exit code is left.
+
+    >>> Reported(ExitCode.USAGE).exit_code
+    <ExitCode.USAGE: 2>
+    """
+
+    def __init__(self, exit_code: ExitCode = ExitCode.FAILED):
+        super().__init__("")
+        self.exit_code = ExitCode(exit_code)

@@ -84,8 +84,8 @@ def test_signal_mid_batch_leaves_only_complete_folders(inputs, tmp_path, how, co
     assert temp_files(out) == []
     done = complete_folders(out)
     assert 1 <= len(done) < N_INPUTS  # it stopped part-way, and kept what was finished
-    if how == "SIGINT":
-        assert err.decode().splitlines()[-1] == "cnnpipe: interrupted"
+    last = {"SIGINT": "cnnpipe: interrupted", "SIGTERM": "cnnpipe: terminated"}[how]
+    assert err.decode().splitlines()[-1] == last
 
 
 def test_ctrl_c_to_the_whole_process_group_with_workers(inputs, tmp_path):

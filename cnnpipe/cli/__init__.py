@@ -12,8 +12,6 @@ import sys
 
 import click
 
-from cnnpipe.errors import CnnpipeError, ExitCode
-
 # name -> "module:function"; a module that does not exist (yet) is left out.
 COMMANDS = {
     "run": "cnnpipe.cli.run:run",
@@ -36,42 +34,37 @@ def _version() -> str:
     return __version__
 
 
-class Failure(click.ClickException):
-    """A CnnpipeError on its way out: one line on stderr and its exit code."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = int(exit_code)
-
-    def show(self, file=None):
-        click.echo(f"cnnpipe: {self.format_message()}", err=True, file=file)
-
-
 class LazyGroup(click.Group):
     """A group whose commands are imported only when listed or invoked.
 
-    It is also the one error funnel: library errors become one line on stderr
-    and the exit code of their class; a traceback only with ``--debug``.
+    Its ``main`` is the one error funnel (see :mod:`cnnpipe.cli.exits`), for
+    the installed ``cnnpipe`` script and for ``CliRunner`` alike.
     """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        from cnnpipe.cli.exits import after_success, exit_code_for
+
+        try:
+            returned = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                    **extra)
+        except BaseException as exc:  # noqa: BLE001 - the funnel decides, or re-raises
+            code = exit_code_for(exc)
+        else:
+            code = after_success(returned)
+        if standalone_mode:
+            sys.exit(int(code))
+        return int(code)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except Exception as exc:
+            from cnnpipe.cli.exits import DEBUG_MARK, debug_requested
+
+            if debug_requested(ctx) and not isinstance(exc, click.exceptions.Exit):
+                setattr(exc, DEBUG_MARK, True)  # --debug: the funnel lets the traceback out
             raise
-        except CnnpipeError as exc:
-            if _debug(ctx):
-                raise
-            raise Failure(str(exc), exc.exit_code) from exc
-        except KeyboardInterrupt:
-            raise
-        except BrokenPipeError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the last line of defence
-            if _debug(ctx):
-                raise
-            raise Failure(f"internal error: {type(exc).__name__}: {exc} "
-                          "(run with --debug for a traceback)", ExitCode.FAILED) from exc
 
     def list_commands(self, ctx):
         return [name for name in COMMANDS if self._load(name) is not None]
@@ -117,46 +110,11 @@ def cli(ctx, debug):
     ctx.obj["debug"] = debug or bool(os.environ.get("CNNPIPE_DEBUG"))
 
 
-def _debug(ctx) -> bool:
-    obj = ctx.find_root().obj
-    return bool(obj and obj.get("debug")) or bool(os.environ.get("CNNPIPE_DEBUG"))
-
-
-def fail(message: str, code: int = ExitCode.FAILED) -> None:
-    """Print one line on stderr and leave with ``code``."""
-    click.echo(f"cnnpipe: {message}", err=True)
-    sys.exit(int(code))
-
-
 def main(argv=None) -> None:
-    """Entry point: the one place where exceptions become messages and exit codes."""
+    """Entry point of the ``cnnpipe`` script."""
     from cnnpipe import interrupt
 
     # SIGTERM becomes an exception so ``finally`` blocks remove temporary files;
     # both signals are also remembered, in case the exception is swallowed.
     interrupt.install()
-    try:
-        code = cli.main(args=argv, prog_name="cnnpipe", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("cnnpipe: interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except KeyboardInterrupt:
-        click.echo("cnnpipe: interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except BrokenPipeError:
-        # `cnnpipe ... | head`: the reader went away; exit quietly.
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        except OSError:
-            pass
-        sys.exit(int(ExitCode.FAILED))
-    if interrupt.pending():  # a signal whose exception was swallowed: still stop as interrupted
-        click.echo("cnnpipe: interrupted", err=True)
-        code = interrupt.exit_code()
-    # without standalone mode, click returns ctx.exit(N)'s code instead of exiting
-    sys.exit(code if isinstance(code, int) else 0)
+    cli.main(args=argv, prog_name="cnnpipe")

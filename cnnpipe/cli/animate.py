@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cnnpipe.cli import console
 from cnnpipe.cli.options import (
     activation_options,
     build_kernels,
@@ -50,8 +51,6 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
     """
     import sys
 
-    from rich.console import Console
-
     from cnnpipe.errors import ParameterError
     from cnnpipe.teaching.animation import TUTORIAL_X, walk
 
@@ -77,10 +76,9 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
 
         count = write_gif(steps, gif_path, duration_ms=int(round(speed * 1000)))
         width, height = frame_size(steps)
-        click.echo(f"cnnpipe animate: wrote {gif_path} ({count} frames, {width}x{height})",
-                   err=True)
+        console.say(f"animate: wrote {gif_path} ({count} frames, {width}x{height})")
         return
-    out = Console(highlight=False)
+    out = console.stdout()
     if not wants_live(no_live, sys.stdout):
         for step in steps.steps:
             out.print(_render(steps, step, kernels[0].name, out.width))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cnnpipe.cli import console
 from cnnpipe.cli.options import (
     activation_options,
     build_kernels,
@@ -63,7 +64,6 @@ def demo(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
       cnnpipe demo --input my-drawing.csv -k "1,1;-1,-1"
     """
     import numpy as np
-    from rich.console import Console
     from rich.text import Text
 
     from cnnpipe import kernels as K
@@ -72,7 +72,7 @@ def demo(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
     from cnnpipe.render import teaching
     from cnnpipe.render.tables import matrix_table
 
-    out = Console(highlight=False)
+    out = console.stdout()
     chosen = build_kernels(kernel_specs, random_n, seed, random_size, default=False)
     if not chosen:
         chosen = [K.BUILTIN["tutorial"]]

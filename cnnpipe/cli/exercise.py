@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cnnpipe.cli import console
+
 _STAGE_WORDS = {
     "conv": "the feature map (valid convolution, stride 1, detector not flipped)",
     "relu": "the feature map after ReLU (negatives become 0)",
@@ -32,8 +34,6 @@ def exercise(seed, as_json):
     import json
     import secrets
 
-    from rich.console import Console
-
     from cnnpipe.render.tables import matrix_table
     from cnnpipe.teaching.exercises import answer, make_task
 
@@ -43,7 +43,7 @@ def exercise(seed, as_json):
     if as_json:
         click.echo(json.dumps(task.to_dict()))
         return
-    out = Console(highlight=False)
+    out = console.stdout()
     out.print(f"[bold]Exercise, seed {seed}[/bold]")
     out.print(matrix_table(task.image, "input"))
     out.print(matrix_table(task.kernel, "detector (3x3)"))
@@ -87,10 +87,8 @@ def check(answer_path, seed, stage):
     import sys
     from pathlib import Path
 
-    from rich.console import Console
-
     from cnnpipe import io
-    from cnnpipe.errors import ExitCode, InputError
+    from cnnpipe.errors import ExitCode, InputError, Reported
     from cnnpipe.teaching.exercises import TOLERANCE, grade, make_task
 
     ext = Path(answer_path).suffix.lower()
@@ -108,7 +106,7 @@ def check(answer_path, seed, stage):
         raise InputError(f"{answer_path}: holds shape {submitted.shape}; the answer is one 2-D map")
     result = grade(make_task(seed), stage, submitted)
 
-    out = Console(highlight=False)
+    out = console.stdout()
     out.print(_result_table(result, f"your {stage} map (seed {seed})"))
     if result.passed:
         out.print(f"[bold green]{result.right}/{result.total} cells right: all correct[/]")
@@ -118,9 +116,7 @@ def check(answer_path, seed, stage):
                   markup=False)
     out.print(f"[bold red]{result.right}/{result.total} cells right[/] "
               f"(a cell counts as right within {TOLERANCE})")
-    # sys.exit, not ctx.exit: cnnpipe.cli.main runs click with standalone_mode=False,
-    # where a ctx.exit code would be returned and lost.
-    sys.exit(int(ExitCode.FAILED))
+    raise Reported(ExitCode.FAILED)  # the table above said why
 
 
 def _result_table(result, title):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cnnpipe.cli import console
 from cnnpipe.cli.options import (
     activation_options,
     build_kernels,
@@ -73,15 +74,12 @@ def invariance(image, shifts, axis, rotate, scale_by, kernel_specs, random_n, se
     import json
     import math
 
-    from rich.console import Console
-
     from cnnpipe import io
     from cnnpipe.errors import InputError, ParameterError
     from cnnpipe.network import load_network, single_layer
     from cnnpipe.teaching import invariance as inv
 
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    out = console.stdout()
     shift_list = _shift_list(shifts)
     if pipeline_file is not None:
         from cnnpipe.cli.run import _refuse_layer_options
@@ -137,7 +135,7 @@ def invariance(image, shifts, axis, rotate, scale_by, kernel_specs, random_n, se
     for line in verdict_lines(result):
         out.print(line, markup=False)
     if not no_chart:
-        err.print(f"cnnpipe: chart -> {chart_file}", markup=False)
+        console.say(f"chart -> {chart_file}")
 
 
 STAGE_LABEL = {"conv": "conv", "relu": "ReLU", "pool": "pool"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cnnpipe.cli.console import stdout
+
 
 @click.command()
 @click.argument("specs", nargs=-1, metavar="[NAME|SPEC]...")
@@ -44,11 +46,9 @@ def kernels(specs, as_json):
         click.echo(json.dumps([k.to_dict() for k in chosen]))
         return
 
-    from rich.console import Console
-
     from cnnpipe.render.kernels import kernel_card, kernels_overview_table
 
-    console = Console()
+    console = stdout()
     console.print(kernels_overview_table(chosen))
     for k in chosen:
         console.print()

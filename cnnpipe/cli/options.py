@@ -127,6 +127,69 @@ pool_options = _stack(
 )
 
 
+# --------------------------------------------------------------------------- `run`'s groups
+# To add an option to `cnnpipe run`, add one click.option line to the group it belongs to;
+# the command hands every value on by name (see cnnpipe/cli/run.py), and `docs/cli.md`
+# must list it (tests/test_docs.py says so if it does not).
+
+layer_source_options = _stack(
+    click.option("--color", type=click.Choice(["gray", "rgb"]), default="gray",
+                 show_default=True,
+                 help="gray: luminance; rgb: each detector on each channel, colour PNGs."),
+    click.option("--pipeline", "pipeline_file", default=None, metavar="FILE.toml",
+                 help="Run the stacked layers of a pipeline file (see samples/net.toml) "
+                      "instead of one layer; the detector and layer options then come from "
+                      "the file."),
+)
+
+output_options = _stack(
+    click.option("-o", "--out", "out_root", default="cnnpipe-out", show_default=True,
+                 type=click.Path(file_okay=False), metavar="DIR",
+                 help="Output root; each input gets OUT/NAME/."),
+    click.option("--npy", is_flag=True, help="Also save each map's exact float values as .npy."),
+    click.option("--cmap", default="auto", show_default=True, metavar="NAME",
+                 help="Colour map of the map PNGs: auto (vik for signed maps, viridis for "
+                      "non-negative ones, gray for the input), gray, viridis, magma, cividis, "
+                      "or the diverging vik, berlin, coolwarm (zero in the middle)."),
+    click.option("--scale", default="map", show_default=True, metavar="map|detector|fixed:LO,HI",
+                 help="Value range of each PNG: per map, shared by one detector's stages, or "
+                      "fixed."),
+    click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True,
+                 help="Bits per grey level of the map PNGs (16: grey maps; not with a colour "
+                      "--cmap)."),
+    click.option("--no-overview", is_flag=True, help="Do not write overview.png."),
+    click.option("--png-compression", type=click.IntRange(0, 9), default=1, show_default=True,
+                 help="zlib level of the PNGs: 1 is ~2x faster than 6 for files ~8% larger."),
+    click.option("--provenance", is_flag=True,
+                 help="Record each pooled cell's window, count and winner in the manifest."),
+)
+
+limit_options = _stack(
+    click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+                 help="Refuse images with more pixels than this (decompression bombs)."),
+)
+
+batch_options = _stack(
+    click.option("-r", "--recursive", is_flag=True, help="Descend into sub-directories."),
+    click.option("-j", "--workers", type=click.IntRange(min=1), default=None,
+                 help="Cores to use: N inputs at once in separate processes, or one input on "
+                      "N threads. -j 1 stays on one core. Default: all cores."),
+    click.option("--skip-existing", is_flag=True,
+                 help="Skip inputs whose output folder is complete with the same settings."),
+    click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails."),
+    click.option("-n", "--dry-run", is_flag=True,
+                 help="List what would be written; write nothing."),
+)
+
+report_options = _stack(
+    click.option("--table-max", type=click.IntRange(min=0), default=16, show_default=True,
+                  help="Print whole maps as tables when both sides are at most this."),
+    click.option("--json", "as_json", is_flag=True,
+                 help="Print one JSON object per input (JSON Lines) on stdout, nothing else."),
+    click.option("-q", "--quiet", is_flag=True, help="Nothing on stdout but --json output."),
+)
+
+
 def build_kernels(kernel_specs, random_n, seed, random_size, default=True):
     """The detectors named by the kernel options (KernelError on a bad spec)."""
     from cnnpipe import kernels as K

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cnnpipe.cli import console
 from cnnpipe.cli.options import PAIR, activation_options, conv_options, pool_options
 
 
@@ -43,8 +44,6 @@ def shape(size, input_path, kernel_specs, kernel_size, pool_only, conv_stride, p
     """
     import json
 
-    from rich.console import Console
-
     from cnnpipe.errors import ParameterError
     from cnnpipe.teaching import shapes
 
@@ -69,7 +68,7 @@ def shape(size, input_path, kernel_specs, kernel_size, pool_only, conv_stride, p
         result["detectors"] = names
         results.append(result)
 
-    out = Console(highlight=False)
+    out = console.stdout()
     if as_json:
         body = results[0] if len(results) == 1 else results
         out.file.write(json.dumps(body, ensure_ascii=False) + "\n")

@@ -1,0 +1,63 @@
+"""The two rich consoles of the command line: tables on stdout, everything else on stderr.
+
+Every command gets its consoles here, so colour, width and highlighting are
+decided once. A console is made once per command invocation (kept in the
+click context), and rich resolves ``sys.stdout`` / ``sys.stderr`` when it
+writes, so ``CliRunner`` captures what a user would see.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+
+def _cached(key: str, make):
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return make()
+    meta = ctx.find_root().meta
+    if key not in meta:
+        meta[key] = make()
+    return meta[key]
+
+
+def stdout(*, pipe_width: int | None = None):
+    """The stdout console (no highlighting of numbers in plain text).
+
+    ``pipe_width``: the width to use when stdout is a pipe or a file and
+    ``COLUMNS`` is not set (rich would otherwise assume 80 columns).
+    """
+
+    def make():
+        from rich.console import Console
+
+        console = Console(highlight=False)
+        if pipe_width and not console.is_terminal and "COLUMNS" not in os.environ:
+            console = Console(highlight=False, width=pipe_width)
+        return console
+
+    return _cached(f"cnnpipe.stdout.{pipe_width}", make)
+
+
+def stderr():
+    """The stderr console: progress, warnings, the summary line."""
+
+    def make():
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
+
+    return _cached("cnnpipe.stderr", make)
+
+
+def say(message: str) -> None:
+    """One plain line on stderr (``cnnpipe: ...``): where a file went, what was done."""
+    click.echo(f"cnnpipe: {message}", err=True)
+
+
+def warn(message: str) -> None:
+    """One ``cnnpipe: warning: ...`` line on stderr, never wrapped."""
+    stderr().print(f"cnnpipe: warning: {message}", markup=False, highlight=False,
+                   soft_wrap=True)
