@@ -241,6 +241,8 @@ def _finite(layer_maps: list) -> list:
 
 
 MEASURES = ("change", "corr", "aligned", "mean_change")
+#: How each stage is named in tables and on the chart.
+STAGE_LABEL = {"conv": "conv", "relu": "ReLU", "pool": "pool"}
 
 
 def summarize(rows: list[dict]) -> list[dict]:
