@@ -212,12 +212,7 @@ def process(job: Job, config) -> dict:
         if job.source == "-":
             loaded.info["path"] = "-"
         loaded.info["fingerprint"] = source_id
-        if getattr(config, "network", None) is not None:
-            from cnnpipe.outputs.network import write_network_outputs
-
-            manifest = write_network_outputs(loaded, config, folder, label)
-        else:
-            manifest = outputs.write_outputs(loaded, config, folder, label)
+        manifest = outputs.write_outputs(loaded, config, folder, label)
         return {**manifest, "status": "ok", "output": str(folder),
                 "seconds": round(time.perf_counter() - started, 3)}
     except (CnnpipeError, MemoryError, RecursionError, OSError, ValueError) as exc:

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -367,3 +368,82 @@ def test_a_layer_too_small_for_its_kernel_gives_the_pipeline_file_hint(invoke, t
     assert result.exit_code in (1, 2)
     assert 'layer 1:' in result.stderr and 'padding = "same"' in result.stderr
     assert "--padding" not in result.stderr
+
+
+# --- one writer: a stack of layers is written exactly as one layer is -------------------
+
+TWO_LAYERS = ('[[layer]]\nkernels = ["sobel-x", "sobel-y"]\n'
+              '[[layer]]\nkernels = ["box"]\nmode = "per-map"\n')
+
+
+def test_run_pipeline_provenance_is_written_for_every_layer(invoke, tmp_path):
+    net = write(tmp_path, TWO_LAYERS)
+    out = tmp_path / "out"
+    result = invoke("run", small_image(tmp_path), "--pipeline", net, "-o", out, "--npy",
+                    "--provenance", "-q")
+    assert result.exit_code == 0, result.output
+    folder = out / "img"
+    manifest = load_manifest(folder)
+    assert manifest["params"]["provenance"] is True
+    pools = [m for m in manifest["maps"] if m["stage"] == "pool"]
+    assert [m["file"] for m in pools] == ["L1-03-pool-sobel-x.png", "L1-03-pool-sobel-y.png",
+                                          "L2-03-pool-box-m1.png", "L2-03-pool-box-m2.png"]
+    for entry in pools:
+        prov = entry["provenance"]
+        relu = np.load(folder / entry["npy"].replace("03-pool", "02-relu"))
+        pooled = np.load(folder / entry["npy"])
+        np.testing.assert_array_equal(np.array(prov["value"], dtype=np.float32), pooled)
+        for i in range(pooled.shape[0]):
+            for j in range(pooled.shape[1]):
+                window = relu[2 * i:2 * i + 2, 2 * j:2 * j + 2]  # 2x2, stride 2, edge keep
+                assert prov["count"][i][j] == window.size
+                assert relu[prov["winner_row"][i][j], prov["winner_col"][i][j]] == window.max()
+
+
+def test_run_pipeline_removes_leftover_temp_files_and_nothing_else(invoke, tmp_path):
+    net = write(tmp_path, TWO_LAYERS)
+    folder = tmp_path / "out" / "img"
+    folder.mkdir(parents=True)
+    (folder / ".L2-01-conv-box-m1.png.cnnpipe-tmp-0123abcd").write_bytes(b"\x89PNG half")
+    (folder / ".manifest.json.cnnpipe-tmp-deadbeef").write_bytes(b"{")
+    (folder / "my-notes.txt").write_text("mine")
+    result = invoke("run", small_image(tmp_path), "--pipeline", net, "-o", tmp_path / "out",
+                    "-q")
+    assert result.exit_code == 0, result.output
+    names = set(os.listdir(folder))
+    assert not any("cnnpipe-tmp" in n for n in names)
+    assert names == set(load_manifest(folder)["files"]) | {"my-notes.txt"}
+
+
+@pytest.mark.parametrize("stacked, stop_at", [(False, 5), (True, 8)],
+                         ids=["one-layer", "two-layers"])
+def test_an_interrupt_swallowed_mid_run_stops_it_and_leaves_no_file(tmp_path, monkeypatch,
+                                                                    stacked, stop_at):
+    # A Ctrl-C that landed in a __del__ is only remembered; the writer must still stop at
+    # its next check (one layer: in the last detector; two layers: in layer 2, after its
+    # first conv map) and remove everything this run wrote.
+    from cnnpipe import interrupt, io
+    from cnnpipe.layer import Params
+    from cnnpipe.outputs import RunConfig, write_outputs
+    from cnnpipe.pictures import mapping
+
+    net = load_network(write(tmp_path, TWO_LAYERS)) if stacked else None
+    config = RunConfig(params=Params(), kernels=(K.kernel("sobel-x"), K.kernel("sobel-y")),
+                       network=net, threads=1)
+    written_maps = []
+    real_png_text = mapping.png_text
+
+    def png_text(m):
+        written_maps.append(m)
+        if len(written_maps) == stop_at:
+            interrupt._pending.append(KeyboardInterrupt())
+        return real_png_text(m)
+
+    monkeypatch.setattr(mapping, "png_text", png_text)
+    folder = tmp_path / "out" / "img"
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write_outputs(io.load_image(small_image(tmp_path)), config, folder)
+    finally:
+        interrupt._pending.clear()
+    assert not folder.exists()

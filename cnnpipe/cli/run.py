@@ -136,10 +136,8 @@ def _config(opts, kernels, params, network):
 def _dry_run(jobs, config, opts) -> None:
     import os
 
-    if config.network is not None:
-        from cnnpipe.outputs.network import planned_files
-    else:
-        from cnnpipe.outputs import planned_files
+    from cnnpipe.outputs import planned_files
+
     out = console.stdout(pipe_width=120)
     files = planned_files(config)
     for job in jobs:

@@ -70,6 +70,13 @@ class Layer:
         """Number of maps the layer hands on."""
         return len(self.kernels) * (self.in_channels if self.mode == "per-map" else 1)
 
+    def detector_names(self) -> list[str]:
+        """The names of the maps the layer makes, in order (``d-m1`` ... in per-map mode)."""
+        names = [k.name for k in self.kernels]
+        if self.mode == "per-map" and self.in_channels > 1:
+            names = [f"{n}-m{j}" for n in names for j in range(1, self.in_channels + 1)]
+        return names
+
     def to_dict(self) -> dict:
         """The layer as plain JSON-able values (without the weights)."""
         return {"layer": self.number, "mode": self.mode, "in_channels": self.in_channels,

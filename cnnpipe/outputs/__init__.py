@@ -1,37 +1,51 @@
-"""Write one input's maps, overview and manifest into its output folder.
+"""Write one input's maps, overviews and manifest into its output folder: one writer
+for a one-layer run and for a stack of layers (``run --pipeline``).
 
-Every file is written atomically (temporary name, then rename), the manifest
-last: a folder with a ``manifest.json`` is complete. A re-run removes the maps
-an earlier run wrote and this one did not (its detectors changed), and never
-touches a file cnnpipe did not write.
+The entry point is :func:`write_outputs` ``(loaded, config, folder)``. Every file
+is written atomically (temporary name, then rename), the manifest last: a folder
+with a ``manifest.json`` is complete. A re-run removes the maps an earlier run
+wrote and this one did not (its detectors changed), and never touches a file
+cnnpipe did not write. The pieces: :mod:`.folder` (atomic background writes,
+temporary and stale files, clean-up), :mod:`.maps` (file names, map entries,
+overview sheets, provenance).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cnnpipe import interrupt, io, layer
-from cnnpipe.errors import InputError, OutputError
 from cnnpipe.io.jsonfile import load_json
-from cnnpipe.layer import Params, iter_detectors
-from cnnpipe.pictures import mapping
+from cnnpipe.layer import Params
+from cnnpipe.network import Layer
+from cnnpipe.outputs import maps
+from cnnpipe.outputs.folder import (
+    MANIFEST,
+    PREVIOUS,
+    Writer,
+    discard,
+    make_folder,
+    previous_files,
+    remove_leftover_temps,
+    remove_stale,
+)
+from cnnpipe.outputs.maps import map_filename, overview_filename, params_summary
 
-MANIFEST = "manifest.json"
-PREVIOUS = ".cnnpipe-previous.json"  # the file list of a run being replaced
-STAGE_PREFIX = {"input": "00", "conv": "01", "relu": "02", "pool": "03"}
+STAGE_PREFIX = maps.STAGE_PREFIX
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that decides what is written for one input (picklable)."""
+    """Everything that decides what is written for one input (picklable).
+
+    ``network`` is a :class:`cnnpipe.network.Network` for ``run --pipeline``;
+    without it the run is one layer of ``kernels`` with ``params``.
+    """
 
     params: Params
     kernels: tuple
@@ -46,7 +60,18 @@ class RunConfig:
     provenance: bool = False
     threads: int = 2
     extra: dict = field(default_factory=dict)
-    network: object = None  # a cnnpipe.network.Network for `run --pipeline` (picklable)
+    network: object = None
+
+    @property
+    def stacked(self) -> bool:
+        """True for a ``--pipeline`` run: files carry layer prefixes, the manifest ``layers``."""
+        return self.network is not None
+
+    def layers(self) -> tuple:
+        """The layers to run: the network's, or one layer of ``kernels`` with ``params``."""
+        if self.network is not None:
+            return tuple(self.network.layers)
+        return (Layer(1, tuple(self.kernels), self.params),)
 
     def options(self) -> dict:
         """The output options, as recorded in the manifest."""
@@ -67,27 +92,19 @@ class RunConfig:
         return h.hexdigest()
 
 
-def map_filename(stage: str, kernel_name: str | None, ext: str = ".png") -> str:
-    """``01-conv-sobel-x.png``; the input map is ``00-input.png``."""
-    if stage == "input":
-        return f"00-input{ext}"
-    return f"{STAGE_PREFIX[stage]}-{stage}-{kernel_name}{ext}"
-
-
 def planned_files(config: RunConfig) -> list[str]:
     """The files a run with ``config`` writes into an input's folder (for --dry-run)."""
-    p = config.params
-    stages = ["conv"] + (["relu"] if p.activation != "none" else []) + (
-        ["pool"] if p.pool != "none" else [])
     files = [map_filename("input", None)] + (
         [map_filename("input", None, ".npy")] if config.npy else [])
-    for k in config.kernels:
-        for stage in stages:
-            files.append(map_filename(stage, k.name))
-            if config.npy:
-                files.append(map_filename(stage, k.name, ".npy"))
-    if config.overview:
-        files.append("overview.png")
+    for lay in config.layers():
+        number = lay.number if config.stacked else None
+        for name in lay.detector_names():
+            for stage in maps.stages(lay.params):
+                files.append(map_filename(stage, name, layer=number))
+                if config.npy:
+                    files.append(map_filename(stage, name, ".npy", layer=number))
+        if config.overview:
+            files.append(overview_filename(number))
     files.append(MANIFEST)
     return files
 
@@ -115,348 +132,118 @@ def is_complete(folder: Path, config: RunConfig, fingerprint: str | None = None)
     return all((folder / name).is_file() for name in manifest.get("files", []))
 
 
-def _check_finite(lo: float, hi: float, what: str) -> None:
-    # Values beyond float32 (inf, or NaN from inf - inf) have no pixel and no JSON number.
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise InputError(f"{what} overflowed float32 (values beyond ±3.4e38); scale the input "
-                         "or the detector weights down")
+def check_shapes(image: np.ndarray, config: RunConfig) -> None:
+    """Raise ParameterError (naming the sizes) when a detector or the pooling window of
+    the first layer cannot fit; later layers fail, leaving no file, when they run."""
+    first = config.layers()[0]
+    for kernel in first.kernels:
+        layer.check_kernel_fits(image, kernel, first.params)
+    if not config.stacked:
+        layer.check_shapes(image.shape, first.kernels, first.params)
 
 
-#: Pixel and value buffers queued for background encoding, at most (see _Writer).
-PENDING_BYTES = 64 * 1024 * 1024
+def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str | None = None
+                  ) -> dict:
+    """Run every layer on ``loaded`` and write ``folder``; return the manifest.
 
-SMALL_MAP = 32  # maps at most this many rows and columns carry their values in the manifest
+    Parameters
+    ----------
+    loaded : cnnpipe.io.Loaded
+        The input as loaded (``array`` and ``info``; ``info["fingerprint"]``, when
+        set, names the input in the folder's records).
+    config : RunConfig
+        Parameters, detectors or network, and output options.
+    folder : Path
+        The input's own output folder (made when missing).
+    source_label : str, optional
+        The input's name in sheet titles (default: ``info["path"]``, ``stdin`` for ``-``).
 
-
-def _stats(array: np.ndarray, what: str = "a map") -> dict:
-    lo, hi = float(array.min()), float(array.max())
-    _check_finite(lo, hi, what)
-    stats = {
-        "shape": list(array.shape),
-        "min": lo,
-        "max": hi,
-        "mean": float(array.mean(dtype=np.float64)),
-        "zero_fraction": float(np.count_nonzero(array == 0) / array.size),
-    }
-    if array.ndim == 2 and max(array.shape) <= SMALL_MAP:
-        stats["values"] = array.astype(float).tolist()
-    return stats
-
-
-class _Writer:
-    """Encodes and writes files, in background threads when allowed."""
-
-    def __init__(self, folder: Path, threads: int):
-        self.folder = folder
-        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
-        self.pending = []
-        self.written: list[str] = []
-        self._state = threading.Condition()
-        self._running = 0
-        self._stopped = False
-
-    def png(self, name: str, pixels: np.ndarray, text: dict, compression: int, palette=None):
-        self._submit(name, lambda: io.encode_png(pixels, compression=compression, text=text,
-                                                 palette=palette),
-                     nbytes=pixels.nbytes)
-
-    def raw(self, name: str, make_bytes):
-        self._submit(name, make_bytes)
-
-    def npy(self, name: str, array: np.ndarray):
-        array = np.ascontiguousarray(array, dtype=np.float32)
-        self._submit(name, None, lambda: io.save_matrix(self.folder / name, array),
-                     nbytes=array.nbytes)
-
-    def _submit(self, name, make_bytes, action=None, nbytes=0):
-        if action is None:
-            def action():
-                io.atomic_write(self.folder / name, make_bytes(), fsync_folder=False)
-        self.written.append(name)
-        if self.pool is None:
-            action()
-            return
-        self.pending.append((self.pool.submit(self._guarded, action), nbytes))
-        # Bound the buffers waiting to be encoded by count and by bytes: on a 12 MP photo
-        # one colour map is 36 MB, and eight of them would dominate the peak memory.
-        while len(self.pending) > 1 and (len(self.pending) > 8 or sum(
-                size for _, size in self.pending) > PENDING_BYTES):
-            self.pending.pop(0)[0].result()
-
-    def _guarded(self, action):
-        with self._state:
-            if self._stopped:
-                return
-            self._running += 1
-        try:
-            action()
-        finally:
-            with self._state:
-                self._running -= 1
-                self._state.notify_all()
-
-    def abort(self):
-        """Cancel queued writes and wait for running ones, so a clean-up sees every file.
-
-        A signal can interrupt ``submit`` after a worker thread started but before the
-        executor recorded it, so its shutdown cannot be trusted to wait for every write.
-        """
-        with self._state:
-            self._stopped = True
-            while self._running:
-                self._state.wait()
-        self.pending = []
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-
-    def finish(self):
-        try:
-            for future, _ in self.pending:
-                future.result()
-            # the renames are made durable once, here, before the manifest says "done"
-            io.sync_folder(self.folder)
-        finally:
-            self.pending = []
-            if self.pool is not None:
-                self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str) -> dict:
-    """Run the pipeline on ``loaded`` and write every file; return the manifest."""
-    from cnnpipe import __version__
-
-    image = loaded.array
-    scale_kind, fixed_range = mapping.parse_scale(config.scale)
-    check_shapes(image, config)  # a detector that cannot fit fails before any file exists
+    The folder is complete or absent: on any error or interrupt this run's files
+    are removed (unless the manifest, written last, already landed) and the
+    exception propagates. Leftover temporary files of a killed run are removed
+    first; files of a replaced run that this run did not write are removed last.
+    """
+    if source_label is None:
+        path = str(loaded.info.get("path", "input"))
+        source_label = "stdin" if path == "-" else path
+    check_shapes(loaded.array, config)  # a detector that cannot fit fails before any file exists
     created = not folder.exists()
-    writer = _Writer(folder, config.threads)
+    writer = Writer(folder, config.threads)
     try:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(
-                f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
+        make_folder(folder)
         remove_leftover_temps(folder)
-        old_files = _previous_files(folder, loaded.info.get("fingerprint"))
-        manifest = _write_all(loaded, config, folder, source_label, writer, scale_kind,
-                              fixed_range, __version__)
+        old_files = previous_files(folder, loaded.info.get("fingerprint"))
+        manifest = _write_all(loaded, config, folder, source_label, writer)
     except BaseException:
         # Complete or absent: a failed or interrupted input leaves none of this run's files,
         # unless its manifest (written last) already landed: then the folder is complete.
         writer.abort()
         if not (folder / MANIFEST).exists():
-            _discard(folder, writer.written, created)
+            discard(folder, writer.written, created)
         raise
-    _remove_stale(folder, old_files, set(manifest["files"]))
+    remove_stale(folder, old_files, set(manifest["files"]))
     return manifest
 
 
-def _write_all(loaded, config, folder, source_label, writer, scale_kind, fixed_range,
-               version) -> dict:
-    image = loaded.array
-    params = config.params
-    maps_meta = []
-    sheet = None
+def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, writer) -> dict:
+    layers = config.layers()
+    layers_meta = []
     try:
-        input_map = mapping.choose_mapping(image, stage="input", scale="map", cmap=config.cmap,
-                                           bit_depth=config.bit_depth)
-        input_pixels, input_palette = mapping.to_png_pixels(image, input_map)
-        name = map_filename("input", None)
-        writer.png(name, input_pixels, mapping.png_text(input_map), config.png_compression,
-                   input_palette)
-        input_pixels = mapping.palette_to_rgb(input_pixels, input_palette)
-        entry = {"stage": "input", "kernel": None, "file": name, **_stats(image),
-                 "mapping": input_map}
-        if config.npy:
-            entry["npy"] = map_filename("input", None, ".npy")
-            writer.npy(entry["npy"], image)
-        maps_meta.append(entry)
-        if config.overview:
-            from cnnpipe.pictures.sheet import OverviewSheet
-
-            display = input_pixels
-            if display.dtype != np.uint8:  # a 16-bit input map: show it at 8 bits
-                display = (display >> 8).astype(np.uint8)
-            sheet = OverviewSheet(_title(source_label, loaded, config), display,
-                                  os.path.basename(source_label) or "input",
-                                  input_mapping=input_map)
-
-        for det in iter_detectors(image, config.kernels, params):
-            interrupt.check()
-            items = det.items()
-            shared = None
-            if scale_kind == "detector":
-                shared = (min(float(a.min()) for _, a in items),
-                          max(float(a.max()) for _, a in items))
-                _check_finite(*shared, f"a map of detector {det.kernel.name!r}")
-            elif scale_kind == "fixed":
-                shared = fixed_range
-            for stage, array in items:
-                stats = _stats(array, f"the {stage} map of detector {det.kernel.name!r}")
-                m = mapping.choose_mapping(array, stage=stage, scale=config.scale, cmap=config.cmap,
-                                           value_range=shared, bit_depth=config.bit_depth)
-                name = map_filename(stage, det.kernel.name)
-                pixels, palette = mapping.to_png_pixels(array, m)
-                writer.png(name, pixels, mapping.png_text(m), config.png_compression, palette)
-                entry = {"stage": stage, "kernel": det.kernel.name, "file": name,
-                         **stats, "mapping": m}
-                if config.npy:
-                    entry["npy"] = map_filename(stage, det.kernel.name, ".npy")
-                    writer.npy(entry["npy"], array)
-                if config.provenance and stage == "pool":
-                    entry["provenance"] = _provenance(det, params)
-                maps_meta.append(entry)
-                if sheet is not None:
-                    sheet.add(det.kernel.name, stage, array, m, pixels=pixels, palette=palette,
-                              title=_stage_title(stage, params))
-            del det, items
-        if sheet is not None:
-            sheet_obj = sheet
-            writer.raw("overview.png",
-                       lambda: sheet_obj.to_png_bytes(compression=config.png_compression))
+        inp = maps.write_input(writer, loaded.array, config, config.stacked)
+        x = loaded.array
+        for lay in layers:
+            sheet = maps.new_sheet(config, source_label, inp, lay, len(layers), config.stacked)
+            result = maps.write_layer(writer, x, lay, config, stacked=config.stacked,
+                                      sheet=sheet, keep_output=lay is not layers[-1])
+            x = result.output
+            overview = None
+            if sheet is not None:
+                overview = overview_filename(lay.number if config.stacked else None)
+                writer.raw(overview, _png_of(sheet, config.png_compression))
+            layers_meta.append({"layer": lay, "result": result, "overview": overview})
+            del sheet, result
     finally:
         writer.finish()
-
-    manifest = {
-        "cnnpipe": version,
-        "input": {**loaded.info, "shape": list(image.shape)},
-        "params": {**params.to_dict(), **config.options()},
-        "kernels": [_kernel_meta(k) for k in config.kernels],
-        "maps": maps_meta,
-        "overview": "overview.png" if config.overview else None,
-        "files": sorted(set(writer.written) | {MANIFEST}),
-        "digest": config.digest(),
-    }
+    interrupt.check()  # an interrupt swallowed during the last maps: no manifest, no folder
+    manifest = _manifest(loaded, config, inp.entry, layers_meta, writer.written)
     io.atomic_write(folder / MANIFEST,
                     (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
     return manifest
 
 
-def check_shapes(image: np.ndarray, config: RunConfig) -> None:
-    """Raise ParameterError (naming the sizes) when a detector or the pooling window cannot fit."""
-    for kernel in config.kernels:
-        layer.check_kernel_fits(image, kernel, config.params)
-    layer.check_shapes(image.shape, config.kernels, config.params)
+def _png_of(sheet, compression):
+    return lambda: sheet.to_png_bytes(compression=compression)
 
 
-def remove_leftover_temps(folder: Path) -> list[str]:
-    """Remove temporary files an earlier, killed run left in ``folder``; return their names.
+def _manifest(loaded, config: RunConfig, input_entry: dict, layers_meta: list,
+              written: list) -> dict:
+    from cnnpipe import __version__
 
-    Only names :func:`cnnpipe.io.is_temp_name` recognises (``.NAME.cnnpipe-tmp-XXXXXXXX``)
-    are touched. A process killed with SIGKILL cannot clean up after itself.
-    """
-    removed = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    for entry in entries:
-        if io.is_temp_name(entry.name):
-            try:
-                os.unlink(entry.path)
-            except FileNotFoundError:
-                continue
-            removed.append(entry.name)
-    return removed
-
-
-def _discard(folder: Path, written: list[str], created: bool) -> None:
-    for name in written:
-        try:
-            os.unlink(folder / name)
-        except OSError:
-            pass
-    if created:
-        try:
-            os.rmdir(folder)  # only if empty: never removes anything else
-        except OSError:
-            pass
+    all_maps = [input_entry] + [m for meta in layers_meta for m in meta["result"].maps]
+    head = {"cnnpipe": __version__,
+            "input": {**loaded.info, "shape": list(loaded.array.shape)}}
+    tail = {"maps": all_maps, "files": sorted(set(written) | {MANIFEST}),
+            "digest": config.digest()}
+    if not config.stacked:
+        return {**head, "params": {**config.params.to_dict(), **config.options()},
+                "kernels": [maps.kernel_meta(k) for k in config.kernels],
+                "maps": all_maps, "overview": layers_meta[0]["overview"], **tail}
+    network = config.network
+    layers = [{**meta["layer"].to_dict(),
+               "kernels": [maps.kernel_meta(k) for k in meta["layer"].kernels],
+               "detectors": meta["result"].detectors, "maps": meta["result"].maps,
+               "overview": meta["overview"], "output_shape": list(meta["result"].output_shape)}
+              for meta in layers_meta]
+    return {**head,
+            "pipeline": {"file": network.source, "description": network.description,
+                         "layers": len(network.layers)},
+            "params": {"color": config.params.color, **config.options()},
+            "kernels": [{**maps.kernel_meta(k), "layer": lay.number}
+                        for lay in network.layers for k in lay.kernels],
+            "layers": layers, "maps": all_maps,
+            "overview": [meta["overview"] for meta in layers_meta if meta["overview"]], **tail}
 
 
-def params_summary(p: Params) -> str:
-    """One line for a sheet title: "conv stride 1, padding valid, relu, max pool 2 ..."."""
-    parts = [f"conv stride {_pair(p.conv_stride)}, padding {p.padding}"]
-    if p.activation != "none":
-        parts.append(p.activation if p.activation != "leaky" else f"leaky {p.leak:g}")
-    if p.pool != "none":
-        parts.append(f"{p.pool} pool {_pair(p.window)} stride {_pair(p.stride)} ({p.edge})")
-    return ", ".join(parts)
-
-
-def _title(source_label, loaded, config: RunConfig) -> str:
-    return f"{os.path.basename(source_label) or source_label}: {params_summary(config.params)}"
-
-
-def _stage_title(stage: str, p: Params) -> str | None:
-    """The overview's caption for a stage when it is not the plain default."""
-    if stage == "relu" and p.activation == "leaky":
-        return "leaky ReLU"
-    if stage == "pool":
-        return f"{p.pool} pool"
-    return None
-
-
-def _pair(pair) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
-
-
-def _kernel_meta(k) -> dict:
-    return {"name": k.name, "spec": getattr(k, "spec", "") or k.name,
-            "shape": list(k.weights.shape), "weights": k.weights.astype(float).tolist(),
-            "description": getattr(k, "description", "")}
-
-
-def _provenance(det, params: Params) -> list | dict:
-    from cnnpipe import ops
-
-    source = det.relu if det.relu is not None else det.conv
-    if source.ndim != 2:
-        return [_provenance_2d(ops, c, params) for c in source]
-    return _provenance_2d(ops, source, params)
-
-
-def _provenance_2d(ops, source, params):
-    prov = ops.pool_provenance(source, window=params.window, stride=params.stride,
-                               mode=params.pool, edge=params.edge)
-    return {key: np.asarray(value).tolist() for key, value in prov.items()}
-
-
-def _previous_files(folder: Path, fingerprint: str | None = None) -> set[str]:
-    """Files an earlier run recorded here; parked in PREVIOUS until this run completes.
-
-    PREVIOUS also names the input now being written (``fingerprint``), so
-    that :func:`cnnpipe.batch.claim_folders` still knows whose folder it is meanwhile.
-    """
-    names: set[str] = set()
-    for source in (folder / PREVIOUS, folder / MANIFEST):
-        data = load_json(source)
-        files = data.get("files") if isinstance(data, dict) else None
-        if isinstance(files, list):
-            names.update(n for n in files if _safe_name(n))
-    if names:
-        record = {"files": sorted(names), "input": fingerprint}
-        io.atomic_write(folder / PREVIOUS, json.dumps(record).encode())
-        try:
-            os.unlink(folder / MANIFEST)  # the folder is incomplete until the new manifest lands
-        except FileNotFoundError:
-            pass
-    return names
-
-
-def _safe_name(name) -> bool:
-    return isinstance(name, str) and name and "/" not in name and "\\" not in name \
-        and name not in (".", "..")
-
-
-def _remove_stale(folder: Path, old: set[str], new: set[str]) -> None:
-    for name in sorted(old - new):
-        try:
-            os.unlink(folder / name)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise OutputError(f"cannot remove stale output {folder / name}: {exc}") from exc
-    try:
-        os.unlink(folder / PREVIOUS)
-    except FileNotFoundError:
-        pass
+__all__ = ["MANIFEST", "PREVIOUS", "STAGE_PREFIX", "RunConfig", "check_shapes", "is_complete",
+           "map_filename", "overview_filename", "params_summary", "planned_files",
+           "read_manifest", "remove_leftover_temps", "write_outputs"]

@@ -1,0 +1,226 @@
+"""One input's maps, layer by layer: PNGs, ``.npy`` files, manifest entries, overview sheets.
+
+A one-layer run is a network of one layer written without layer prefixes
+(``01-conv-sobel-x.png``, ``overview.png``); a ``--pipeline`` run prefixes every
+map and overview with its layer (``L2-01-conv-random-1.png``, ``L2-overview.png``).
+Everything else (mappings, statistics, provenance, sheets) is the same code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnnpipe import interrupt
+from cnnpipe.errors import InputError
+from cnnpipe.layer import Params, iter_detectors
+from cnnpipe.network import Layer, iter_layer, last_stage
+from cnnpipe.pictures import mapping
+
+STAGE_PREFIX = {"input": "00", "conv": "01", "relu": "02", "pool": "03"}
+SMALL_MAP = 32  # maps at most this many rows and columns carry their values in the manifest
+
+
+def map_filename(stage: str, kernel_name: str | None, ext: str = ".png",
+                 layer: int | None = None) -> str:
+    """``01-conv-sobel-x.png``; the input map is ``00-input.png``; ``layer=2`` prefixes ``L2-``."""
+    if stage == "input":
+        return f"00-input{ext}"
+    name = f"{STAGE_PREFIX[stage]}-{stage}-{kernel_name}{ext}"
+    return name if layer is None else f"L{layer}-{name}"
+
+
+def overview_filename(layer: int | None = None) -> str:
+    """``overview.png``, or ``L2-overview.png`` for layer 2 of a stack."""
+    return "overview.png" if layer is None else f"L{layer}-overview.png"
+
+
+def stages(p: Params) -> list[str]:
+    """The stages a layer with parameters ``p`` writes, in order."""
+    return ["conv"] + (["relu"] if p.activation != "none" else []) + (
+        ["pool"] if p.pool != "none" else [])
+
+
+def check_finite(lo: float, hi: float, what: str) -> None:
+    # Values beyond float32 (inf, or NaN from inf - inf) have no pixel and no JSON number.
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError(f"{what} overflowed float32 (values beyond ±3.4e38); scale the input "
+                         "or the detector weights down")
+
+
+def stats(array: np.ndarray, what: str = "a map") -> dict:
+    """Shape, min, max, mean and zero fraction of a map (and its values when small)."""
+    lo, hi = float(array.min()), float(array.max())
+    check_finite(lo, hi, what)
+    out = {
+        "shape": list(array.shape),
+        "min": lo,
+        "max": hi,
+        "mean": float(array.mean(dtype=np.float64)),
+        "zero_fraction": float(np.count_nonzero(array == 0) / array.size),
+    }
+    if array.ndim == 2 and max(array.shape) <= SMALL_MAP:
+        out["values"] = array.astype(float).tolist()
+    return out
+
+
+def kernel_meta(k) -> dict:
+    """A detector as the manifest records it."""
+    return {"name": k.name, "spec": getattr(k, "spec", "") or k.name,
+            "shape": list(k.weights.shape), "weights": k.weights.astype(float).tolist(),
+            "description": getattr(k, "description", "")}
+
+
+@dataclass
+class InputMap:
+    """The written input map: its manifest entry, its mapping and its 8-bit RGB pixels."""
+
+    entry: dict
+    mapping: dict
+    display: np.ndarray
+
+
+def write_input(writer, image: np.ndarray, config, stacked: bool) -> InputMap:
+    """Write ``00-input.png`` (and ``.npy``); the pixels come back for the overview sheets."""
+    input_map = mapping.choose_mapping(image, stage="input", scale="map", cmap=config.cmap,
+                                       bit_depth=config.bit_depth)
+    pixels, palette = mapping.to_png_pixels(image, input_map)
+    name = map_filename("input", None)
+    writer.png(name, pixels, mapping.png_text(input_map), config.png_compression, palette)
+    display = mapping.palette_to_rgb(pixels, palette)
+    if display.dtype != np.uint8:  # a 16-bit input map: show it at 8 bits
+        display = (display >> 8).astype(np.uint8)
+    entry = {**({"layer": 0} if stacked else {}), "stage": "input", "kernel": None,
+             "file": name, **stats(image), "mapping": input_map}
+    if config.npy:
+        entry["npy"] = map_filename("input", None, ".npy")
+        writer.npy(entry["npy"], image)
+    return InputMap(entry, input_map, display)
+
+
+@dataclass
+class LayerResult:
+    """What writing one layer gave: its manifest entries and the maps it hands on."""
+
+    maps: list
+    detectors: list
+    output: np.ndarray | None  # (K, H, W), only when another layer follows
+    output_shape: tuple
+
+
+def write_layer(writer, x: np.ndarray, layer: Layer, config, *, stacked: bool, sheet,
+                keep_output: bool) -> LayerResult:
+    """Run ``layer`` on ``x`` one detector at a time and write its maps as they come.
+
+    Checks for a pending interrupt between detectors. Only with ``keep_output``
+    are the handed-on maps kept (stacked for the next layer); otherwise a
+    detector's maps are released once written, so memory does not grow with the
+    number of detectors.
+    """
+    scale_kind, fixed_range = mapping.parse_scale(config.scale)
+    number = layer.number if stacked else None
+    dets = iter_layer(x, layer) if stacked else iter_detectors(x, layer.kernels, layer.params)
+    entries, names, handed_on, shape = [], [], [], ()
+    for det in dets:
+        interrupt.check()
+        names.append(det.kernel.name)
+        shared = None
+        if scale_kind == "detector":
+            items = det.items()
+            shared = (min(float(a.min()) for _, a in items), max(float(a.max()) for _, a in items))
+            check_finite(*shared, f"a map of detector {det.kernel.name!r}")
+        elif scale_kind == "fixed":
+            shared = fixed_range
+        for stage, array in det.items():
+            entries.append(_write_map(writer, config, det, stage, array, layer.params, number,
+                                      shared, sheet))
+        out = last_stage(det)
+        shape = out.shape
+        if keep_output:
+            handed_on.append(out)
+        del det, out
+    output = np.stack(handed_on) if keep_output else None
+    return LayerResult(entries, names, output, (len(names), *shape))
+
+
+def _write_map(writer, config, det, stage, array, params, number, shared, sheet) -> dict:
+    kernel = det.kernel.name
+    where = "" if number is None else f" in layer {number}"
+    entry_stats = stats(array, f"the {stage} map of detector {kernel!r}{where}")
+    m = mapping.choose_mapping(array, stage=stage, scale=config.scale, cmap=config.cmap,
+                               value_range=shared, bit_depth=config.bit_depth)
+    name = map_filename(stage, kernel, layer=number)
+    pixels, palette = mapping.to_png_pixels(array, m)
+    writer.png(name, pixels, mapping.png_text(m), config.png_compression, palette)
+    entry = {**({"layer": number} if number is not None else {}), "stage": stage,
+             "kernel": kernel, "file": name, **entry_stats, "mapping": m}
+    if config.npy:
+        entry["npy"] = map_filename(stage, kernel, ".npy", layer=number)
+        writer.npy(entry["npy"], array)
+    if config.provenance and stage == "pool":
+        entry["provenance"] = provenance(det, params)
+    if sheet is not None:
+        sheet.add(kernel, stage, array, m, pixels=pixels, palette=palette,
+                  title=_stage_title(stage, params))
+    return entry
+
+
+def new_sheet(config, source_label: str, inp: InputMap, layer: Layer, n_layers: int,
+              stacked: bool):
+    """The overview sheet of one layer (None with ``--no-overview``)."""
+    if not config.overview:
+        return None
+    from cnnpipe.pictures.sheet import OverviewSheet
+
+    base = os.path.basename(source_label) or source_label
+    summary = params_summary(layer.params)
+    if not stacked:
+        return OverviewSheet(f"{base}: {summary}", inp.display,
+                             os.path.basename(source_label) or "input", input_mapping=inp.mapping)
+    sees = "the input" if layer.number == 1 else (
+        f"the {layer.in_channels} maps of layer {layer.number - 1}")
+    title = (f"{base}: layer {layer.number} of {n_layers} ({layer.mode}, sees {sees}): "
+             + summary)
+    label = "image" if layer.number == 1 else "original (reference)"
+    return OverviewSheet(title, inp.display, label, input_mapping=inp.mapping)
+
+
+def params_summary(p: Params) -> str:
+    """One line for a sheet title: "conv stride 1, padding valid, relu, max pool 2 ..."."""
+    parts = [f"conv stride {_pair(p.conv_stride)}, padding {p.padding}"]
+    if p.activation != "none":
+        parts.append(p.activation if p.activation != "leaky" else f"leaky {p.leak:g}")
+    if p.pool != "none":
+        parts.append(f"{p.pool} pool {_pair(p.window)} stride {_pair(p.stride)} ({p.edge})")
+    return ", ".join(parts)
+
+
+def _stage_title(stage: str, p: Params) -> str | None:
+    """The overview's caption for a stage when it is not the plain default."""
+    if stage == "relu" and p.activation == "leaky":
+        return "leaky ReLU"
+    if stage == "pool":
+        return f"{p.pool} pool"
+    return None
+
+
+def _pair(pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def provenance(det, params: Params) -> list | dict:
+    """Where each pooled cell of ``det`` came from (one dict per channel for a 3-D map)."""
+    source = det.relu if det.relu is not None else det.conv
+    if source.ndim != 2:
+        return [_provenance_2d(c, params) for c in source]
+    return _provenance_2d(source, params)
+
+
+def _provenance_2d(source, params):
+    from cnnpipe import ops
+
+    prov = ops.pool_provenance(source, window=params.window, stride=params.stride,
+                               mode=params.pool, edge=params.edge)
+    return {key: np.asarray(value).tolist() for key, value in prov.items()}
