@@ -68,6 +68,11 @@ def check_every_map_round_trips(folder, manifest):
         assert np.max(np.abs(via_manifest - inside)) <= one_level(m) + 1e-6, entry["file"]
         # through the PNG itself (palette indices where a colour map was used): half a level
         assert np.max(np.abs(via_chunk - inside)) <= one_level(m) / 2 + 1e-6, entry["file"]
+        # clipped cells are marked: every cell beyond the range is masked, and it is counted
+        masked = values_from_png(folder / entry["file"], masked=True)
+        beyond = (exact < m["lo"]) | (exact > m["hi"])
+        assert not (beyond & ~np.ma.getmaskarray(masked)).any(), entry["file"]
+        assert m["clipped"]["below"] + m["clipped"]["above"] == int(beyond.sum()), entry["file"]
 
 
 @pytest.mark.parametrize("cmap", ["auto", "gray", "viridis", "vik", "coolwarm"])
@@ -95,8 +100,9 @@ def test_gray_pngs_also_decode_with_io_decode_png_values(invoke, tmp_path, photo
     run_ok(invoke, photo_png, "-k", "sobel-x", "-o", tmp_path, "--npy", "--cmap", "gray")
     for entry in load_manifest(tmp_path / "cat")["maps"]:
         values = io.decode_png_values(tmp_path / "cat" / entry["file"])
-        exact = np.load(tmp_path / "cat" / entry["npy"])
-        assert np.max(np.abs(values - exact)) <= one_level(entry["mapping"]) + 1e-6
+        m = entry["mapping"]
+        exact = np.clip(np.load(tmp_path / "cat" / entry["npy"]), m["lo"], m["hi"])
+        assert np.max(np.abs(values - exact)) <= one_level(m) + 1e-6
 
 
 def test_default_colour_maps_and_colours_of_the_tutorial(invoke, tmp_path):
@@ -164,7 +170,7 @@ def test_sixteen_bit_maps_are_finer_and_round_trip(invoke, tmp_path, photo_png):
         assert (m["levels"], m["cmap"]) == (65535, "gray")
         pixels, mode = pixels_of(folder / entry["file"])
         assert mode.startswith("I;16") or mode == "I"
-        exact = np.load(folder / entry["npy"])
+        exact = np.clip(np.load(folder / entry["npy"]), m["lo"], m["hi"])
         values = values_from_png(folder / entry["file"])
         assert np.max(np.abs(values - exact)) <= one_level(m) + 1e-6
         assert np.max(np.abs(io.decode_png_values(folder / entry["file"]) - exact)) <= one_level(m)
@@ -198,7 +204,9 @@ def test_rgb_runs_every_detector_on_each_channel(invoke, tmp_path):
         assert entry["mapping"]["channels"] == "rgb"
         values = values_from_png(folder / entry["file"])
         assert values.shape == expected.shape
-        assert np.max(np.abs(values - expected)) <= one_level(entry["mapping"]) + 1e-5
+        m = entry["mapping"]
+        inside = np.clip(expected, m["lo"], m["hi"])
+        assert np.max(np.abs(values - inside)) <= one_level(m) + 1e-5
     input_px, mode = pixels_of(folder / "00-input.png")
     assert mode == "RGB"
     np.testing.assert_array_equal(input_px, rgb8)

@@ -18,6 +18,7 @@ from cnnpipe.errors import InputError, ParameterError
 from cnnpipe.pictures.colormaps import CMAP_SOURCES, DIVERGING, lut
 from cnnpipe.pictures.mapping import (
     choose_mapping,
+    clipped_mask,
     from_pixels,
     mapping_from_png_text,
     parse_scale,
@@ -175,11 +176,31 @@ finite = st.floats(-1e4, 1e4, allow_nan=False, width=32)
 @given(arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 6)), elements=finite),
        st.sampled_from([8, 16]))
 def test_round_trip_within_half_a_level(a, bit_depth):
-    m = choose_mapping(a, stage="conv", cmap="gray", bit_depth=bit_depth)
+    # the faithful full range: every cell comes back within half a level
+    m = choose_mapping(a, stage="conv", cmap="gray", bit_depth=bit_depth, scale="map")
     back = from_pixels(to_pixels(a, m), m)
     assert back.dtype == np.float32
     half = (m["hi"] - m["lo"]) / m["levels"] / 2
     assert np.abs(back.astype(np.float64) - a).max() <= half * (1 + 1e-6) + 1e-6 * m["hi"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 20), st.integers(1, 20)), elements=finite),
+       st.sampled_from([8, 16]))
+def test_robust_round_trip_unclipped_cells_exact_clipped_cells_marked(a, bit_depth):
+    m = choose_mapping(a, stage="conv", cmap="gray", bit_depth=bit_depth)
+    pixels = to_pixels(a, m)
+    back = from_pixels(pixels, m).astype(np.float64)
+    mask = clipped_mask(pixels, m)
+    half = (m["hi"] - m["lo"]) / m["levels"] / 2
+    tol = half * (1 + 1e-6) + 1e-6 * m["hi"]
+    # a cell beyond the range is always marked; an unmarked cell is within half a level
+    beyond = (a < m["lo"]) | (a > m["hi"])
+    assert not (beyond & ~mask).any()
+    assert np.abs(back - a)[~mask].max(initial=0) <= tol
+    assert m["clipped"] == {"below": int((a < m["lo"]).sum()), "above": int((a > m["hi"]).sum())}
+    # a marked cell is at or beyond the end it is drawn at
+    assert (np.abs(a[mask]) >= np.abs(back[mask]) - tol).all()
 
 
 def test_sixteen_bits_are_finer_than_eight():

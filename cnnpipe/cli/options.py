@@ -151,9 +151,11 @@ output_options = _stack(
                  help="Colour map of the map PNGs: auto (vik for signed maps, viridis for "
                       "non-negative ones, gray for the input), gray, viridis, magma, cividis, "
                       "or the diverging vik, berlin, coolwarm (zero in the middle)."),
-    click.option("--scale", default="map", show_default=True, metavar="map|detector|fixed:LO,HI",
-                 help="Value range of each PNG: per map, shared by one detector's stages, or "
-                      "fixed."),
+    click.option("--scale", default="robust", show_default=True,
+                 metavar="robust|map|detector|fixed:LO,HI",
+                 help="Value range of each PNG: robust (per map, 1.25 x the 99th percentile "
+                      "of |value|, so outliers cannot wash it out; pool on its ReLU's range), "
+                      "map (full range), shared by one detector's stages, or fixed."),
     click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True,
                  help="Bits per grey level of the map PNGs (16: grey maps; not with a colour "
                       "--cmap)."),

@@ -52,7 +52,7 @@ class RunConfig:
     out_root: str = "cnnpipe-out"
     npy: bool = False
     cmap: str = "auto"
-    scale: str = "map"
+    scale: str = mapping.DEFAULT_SCALE
     bit_depth: int = 8
     overview: bool = True
     png_compression: int = 1

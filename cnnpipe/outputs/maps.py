@@ -119,23 +119,20 @@ def write_layer(writer, x: np.ndarray, layer: Layer, config, *, stacked: bool, s
     detector's maps are released once written, so memory does not grow with the
     number of detectors.
     """
-    scale_kind, fixed_range = mapping.parse_scale(config.scale)
     number = layer.number if stacked else None
     dets = iter_layer(x, layer) if stacked else iter_detectors(x, layer.kernels, layer.params)
     entries, names, handed_on, shape = [], [], [], ()
     for det in dets:
         interrupt.check()
         names.append(det.kernel.name)
-        shared = None
-        if scale_kind == "detector":
-            items = det.items()
-            shared = (min(float(a.min()) for _, a in items), max(float(a.max()) for _, a in items))
-            check_finite(*shared, f"a map of detector {det.kernel.name!r}")
-        elif scale_kind == "fixed":
-            shared = fixed_range
-        for stage, array in det.items():
+        items = det.items()
+        # one display rule: the pooled map is drawn on the range of the map it pooled
+        chosen = mapping.detector_mappings(items, scale=config.scale, cmap=config.cmap,
+                                           bit_depth=config.bit_depth, pool=layer.params.pool)
+        for (stage, array), m in zip(items, chosen, strict=True):
             entries.append(_write_map(writer, config, det, stage, array, layer.params, number,
-                                      shared, sheet))
+                                      m, sheet))
+        del items
         out = last_stage(det)
         shape = out.shape
         if keep_output:
@@ -145,12 +142,10 @@ def write_layer(writer, x: np.ndarray, layer: Layer, config, *, stacked: bool, s
     return LayerResult(entries, names, output, (len(names), *shape))
 
 
-def _write_map(writer, config, det, stage, array, params, number, shared, sheet) -> dict:
+def _write_map(writer, config, det, stage, array, params, number, m, sheet) -> dict:
     kernel = det.kernel.name
     where = "" if number is None else f" in layer {number}"
     entry_stats = stats(array, f"the {stage} map of detector {kernel!r}{where}")
-    m = mapping.choose_mapping(array, stage=stage, scale=config.scale, cmap=config.cmap,
-                               value_range=shared, bit_depth=config.bit_depth)
     name = map_filename(stage, kernel, layer=number)
     pixels, palette = mapping.to_png_pixels(array, m)
     writer.png(name, pixels, mapping.png_text(m), config.png_compression, palette)

@@ -6,15 +6,27 @@ chunk, so that pixels can be turned back into values::
     {"kind": "linear", "lo": -2.0, "hi": 2.0, "levels": 255, "cmap": "vik",
      "scale": "map", "formula": "value = lo + index / levels * (hi - lo), ..."}
 
-Rules (see the README, "value -> pixel mapping"):
+Rules (docs/outputs.md, "How values become pixels"):
 
+- the extent ``M`` of a map: with ``scale="robust"`` (the default)
+  ``M = min(max|v|, 1.25 * P99(|v|))``, where ``P99(|v|)`` is the 99th
+  percentile of the magnitudes (of the non-zero ones when 99% of the map is
+  zero); so a few outliers cannot wash a map out, and the 99th percentile is
+  drawn at least 80% of the way from the zero colour to the end colour. Cells
+  beyond the range are drawn with the end colours and counted in the
+  mapping's ``clipped`` (``{"below": n, "above": n}``). ``scale="map"`` is the
+  faithful full range, ``M = max|v|``, nothing clipped;
 - a map (or given range) with negative values gets a symmetric range
-  ``lo = -M, hi = +M`` with ``M = max|v|``, so zero is the middle level and
-  negatives and positives stay distinguishable; default colour map diverging
-  (``vik``: zero is light grey, so the few strong edges of a photo stand out);
-- a non-negative map gets ``lo = 0, hi = max``; default colour map viridis
-  (with a diverging ``--cmap`` it gets ``-max..max`` too, so zero is always the
+  ``lo = -M, hi = +M``, so zero is the middle level and negatives and
+  positives stay distinguishable; default colour map diverging (``vik``: zero
+  is light grey, so the few strong edges of a photo stand out);
+- a non-negative map gets ``lo = 0, hi = M``; default colour map viridis
+  (with a diverging ``--cmap`` it gets ``-M..M`` too, so zero is always the
   neutral middle colour);
+- within one detector, :func:`detector_mappings` draws the pooled map on the
+  range of the map it pooled (ReLU, or conv with no activation) when pooling
+  picks or averages values (max, min, mean), so a pooled cell has the colour
+  of the cell it came from and pooling never looks as if it adds signal;
 - the input stage: ``lo = 0, hi = 1`` for images in [0, 1], a matrix's own range
   otherwise; default gray;
 - a degenerate range (all-zero map) becomes ``hi = lo + 1``;
@@ -46,6 +58,8 @@ __all__ = [
     "check_cmap",
     "PNG_TEXT_KEY",
     "choose_mapping",
+    "detector_mappings",
+    "robust_extent",
     "parse_scale",
     "to_pixels",
     "from_pixels",
@@ -54,6 +68,7 @@ __all__ = [
     "png_text",
     "mapping_from_png_text",
     "values_from_png",
+    "clipped_mask",
 ]
 
 STAGES = ("input", "conv", "relu", "pool")
@@ -66,6 +81,17 @@ CMAP_FORMULA = (
 NEEDS_GRAY_CMAP = "--bit-depth 16 needs --cmap gray (colour PNGs have 8 bits per channel)"
 NEEDS_GRAY_COLOR = "--bit-depth 16 needs --color gray (colour PNGs have 8 bits per channel)"
 RGB_FORMULA = "for each of R, G, B: value = lo + pixel / levels * (hi - lo)"
+CLIP_NOTE = (
+    "; values below lo are drawn as lo and values above hi as hi (their counts are in "
+    "`clipped`), so the end levels mean 'at or beyond'"
+)
+SCALES = ("robust", "map", "detector", "fixed:LO,HI")
+DEFAULT_SCALE = "robust"
+ROBUST_PERCENTILE = 99.0
+ROBUST_FACTOR = 1.25  # the 99th percentile is drawn at 1 / 1.25 = 80% of the way
+ROBUST_SAMPLE = 1_000_000  # cells looked at to find the percentile of a huge map
+#: pooling modes whose output lies within the range of their input (sum and l2 do not)
+RANGE_KEEPING_POOLS = frozenset({"max", "min", "mean", "avg"})
 
 # `--cmap` validation for the CLI (raises ParameterError, exit 2).
 check_cmap = check_cmap_name
@@ -77,8 +103,9 @@ def parse_scale(scale: str) -> tuple[str, tuple[float, float] | None]:
     Parameters
     ----------
     scale : str
-        ``"map"`` (each map its own range), ``"detector"`` (one range shared by the
-        conv/relu/pool maps of a detector) or ``"fixed:LO,HI"``.
+        ``"robust"`` (each map its own outlier-proof range, the default), ``"map"``
+        (each map its full range, faithful), ``"detector"`` (one full range shared
+        by the conv/relu/pool maps of a detector) or ``"fixed:LO,HI"``.
 
     Returns
     -------
@@ -91,9 +118,9 @@ def parse_scale(scale: str) -> tuple[str, tuple[float, float] | None]:
     ('fixed', (-1.0, 1.0))
     """
     if not isinstance(scale, str):
-        raise ParameterError(f"`--scale` must be map, detector or fixed:LO,HI (got {scale!r})")
+        raise ParameterError(f"`--scale` must be {'|'.join(SCALES)} (got {scale!r})")
     text = scale.strip().lower()
-    if text in ("map", "detector"):
+    if text in ("robust", "map", "detector"):
         return text, None
     if text.startswith("fixed:"):
         parts = text[len("fixed:") :].split(",")
@@ -108,7 +135,48 @@ def parse_scale(scale: str) -> tuple[str, tuple[float, float] | None]:
                 f"`--scale fixed:LO,HI` needs finite LO < HI, e.g. fixed:-1,1 (got {scale!r})"
             )
         return "fixed", (lo, hi)
-    raise ParameterError(f"`--scale` must be map, detector or fixed:LO,HI (got {scale!r})")
+    raise ParameterError(f"`--scale` must be {'|'.join(SCALES)} (got {scale!r})")
+
+
+def robust_extent(array) -> float:
+    """``min(max|v|, 1.25 * P99(|v|))``: the extent of a map's robust range (module notes).
+
+    The percentile is of the non-zero magnitudes when 99% of the map is zero; a
+    map of more than a million cells is sampled on a regular grid. 0.0 for an
+    all-zero (or all non-finite) map.
+
+    Examples
+    --------
+    >>> spikes = np.full((10, 10), 0.5); spikes[0, 0] = 40.0
+    >>> robust_extent(spikes)
+    0.625
+    >>> robust_extent(np.array([[-1.0, 3.0]]))
+    3.0
+    """
+    array = np.asarray(array)
+    step = max(1, math.isqrt(max(1, array.size // ROBUST_SAMPLE)))
+    sample = np.abs(array[..., ::step, ::step] if array.ndim >= 2 else array).ravel()
+    sample = sample[np.isfinite(sample)] if not np.isfinite(sample.max(initial=0.0)) \
+        else sample
+    if sample.size == 0:
+        return 0.0
+    bounds = _finite_min_max(array.astype(np.float64, copy=False)) if step > 1 else None
+    top = max(abs(bounds[0]), abs(bounds[1])) if bounds else float(sample.max())
+    cut = _percentile(sample, ROBUST_PERCENTILE)
+    if cut == 0:
+        nonzero = sample[sample > 0]
+        cut = _percentile(nonzero, ROBUST_PERCENTILE) if nonzero.size else 0.0
+    return min(top, ROBUST_FACTOR * cut)
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear), with one partial sort in the values' dtype."""
+    index = q / 100 * (values.size - 1)
+    below = int(math.floor(index))
+    above = min(below + 1, values.size - 1)
+    part = np.partition(values, [below, above] if above != below else below)
+    lo, hi = float(part[below]), float(part[above])
+    return lo + (hi - lo) * (index - below)
 
 
 def _finite_min_max(array: np.ndarray) -> tuple[float, float] | None:
@@ -140,10 +208,11 @@ def choose_mapping(
     array,
     *,
     stage: str,
-    scale: str = "map",
+    scale: str = DEFAULT_SCALE,
     cmap: str = "auto",
     value_range: tuple[float, float] | None = None,
     bit_depth: int = 8,
+    extent: float | None = None,
 ) -> dict:
     """Choose how the values of a map become pixels.
 
@@ -154,9 +223,10 @@ def choose_mapping(
         R, G, B).
     stage : {"input", "conv", "relu", "pool"}
     scale : str
-        "map", "detector" (`value_range` is then the range shared by one
-        detector's conv/relu/pool maps) or "fixed:LO,HI". The input belongs to no
-        detector, so "detector" uses the input's own range.
+        "robust" (default), "map", "detector" (`value_range` is then the range
+        shared by one detector's conv/relu/pool maps) or "fixed:LO,HI". The input
+        belongs to no detector and is always shown on its own full range (0..1
+        for images).
     cmap : str
         A colour map name or "auto" (gray for the input and for 16-bit, `vik`
         for signed maps, `viridis` for non-negative maps). Ignored for (3, H, W) maps, which are
@@ -165,12 +235,16 @@ def choose_mapping(
         The shared data range for ``scale="detector"``.
     bit_depth : {8, 16}
         16 gives 65535 levels and needs ``cmap="gray"``.
+    extent : float, optional
+        With ``scale="robust"``: use this extent ``M`` instead of the map's own
+        (:func:`detector_mappings` passes the pooled map the extent of its source).
 
     Returns
     -------
     dict
-        JSON-able: kind, lo, hi, levels, cmap, scale, formula (and channels="rgb"
-        for (3, H, W) maps).
+        JSON-able: kind, lo, hi, levels, cmap, scale, formula, clipped
+        (``{"below": n, "above": n}``, cells drawn with an end colour because they
+        are beyond the range) and channels="rgb" for (3, H, W) maps.
 
     Examples
     --------
@@ -201,12 +275,16 @@ def choose_mapping(
                     f"`value_range` must be finite (lo, hi) with lo <= hi (got {value_range!r})"
                 )
         else:
-            kind = "map"
+            kind = "map" if stage == "input" or kind != "robust" else kind
             data = _finite_min_max(array.astype(np.float64, copy=False)) or (0.0, 0.0)
         if stage == "input" and data[0] >= 0 and data[1] <= 1:
             lo, hi = 0.0, 1.0
         else:
             lo, hi = _rule_range(*data)
+            if kind == "robust":
+                m = robust_extent(array) if extent is None else float(extent)
+                if m > 0 and math.isfinite(m):
+                    lo, hi = (-m, m) if lo < 0 else (0.0, m)
             if cmap in DIVERGING and lo == 0:
                 lo = -hi  # a diverging map's middle colour means zero, whatever the data
     lo, hi = _non_degenerate(float(lo), float(hi))
@@ -233,10 +311,65 @@ def choose_mapping(
         "cmap": cmap,
         "scale": kind,
         "formula": RGB_FORMULA if rgb else GRAY_FORMULA if cmap == "gray" else CMAP_FORMULA,
+        "clipped": _clipped(array, lo, hi),
     }
+    if mapping["clipped"]["below"] or mapping["clipped"]["above"]:
+        mapping["formula"] += CLIP_NOTE
     if rgb:
         mapping["channels"] = "rgb"
     return mapping
+
+
+def _clipped(array: np.ndarray, lo: float, hi: float) -> dict:
+    """How many cells lie beyond [lo, hi] (infinities included, NaN not)."""
+    return {"below": int(np.count_nonzero(array < lo)), "above": int(np.count_nonzero(array > hi))}
+
+
+def detector_mappings(
+    items,
+    *,
+    scale: str = DEFAULT_SCALE,
+    cmap: str = "auto",
+    bit_depth: int = 8,
+    pool: str = "max",
+) -> list[dict]:
+    """The mappings of one detector's maps, ``[(stage, array), ...]`` in pipeline order.
+
+    With ``scale="robust"`` each map gets its own robust range, except the pooled
+    map: after max, min or mean pooling (whose values lie within those of the
+    map they pool) it gets the extent of that map (ReLU, or conv with no
+    activation), so a pooled cell has the colour of the cell that won it. With
+    ``"detector"`` every stage shares the detector's full range; ``"fixed:LO,HI"``
+    is the same range for all; ``"map"`` each map its full range.
+
+    Examples
+    --------
+    >>> relu_map = np.array([[0.0, 1.0], [2.0, 8.0]])
+    >>> ms = detector_mappings([("relu", relu_map), ("pool", np.array([[8.0]]))])
+    >>> [m["hi"] for m in ms]
+    [8.0, 8.0]
+    """
+    kind, fixed = parse_scale(scale)
+    items = [(stage, np.asarray(array)) for stage, array in items]
+    shared = None
+    if kind == "detector":
+        ranges = [_finite_min_max(a.astype(np.float64, copy=False)) for _, a in items]
+        ranges = [r for r in ranges if r is not None] or [(0.0, 0.0)]
+        shared = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+    elif kind == "fixed":
+        shared = fixed
+    result: list[dict] = []
+    previous = None  # (stage, mapping) of the map the next stage works on
+    for stage, array in items:
+        extent = None
+        if kind == "robust" and stage == "pool" and previous is not None \
+                and pool in RANGE_KEEPING_POOLS:
+            extent = max(abs(previous["lo"]), abs(previous["hi"]))
+        m = choose_mapping(array, stage=stage, scale=scale, cmap=cmap, value_range=shared,
+                           bit_depth=bit_depth, extent=extent)
+        result.append(m)
+        previous = m
+    return result
 
 
 def _is_rgb(array: np.ndarray) -> bool:
@@ -343,6 +476,35 @@ def palette_to_rgb(pixels: np.ndarray, palette: np.ndarray | None) -> np.ndarray
     return pixels if palette is None else np.take(palette, pixels, axis=0)
 
 
+def _index_of(pixels, mapping: dict, cmap: str) -> np.ndarray:
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 3 and pixels.shape[-1] == 3:
+        if mapping.get("channels") == "rgb" or cmap == "gray":
+            return np.moveaxis(pixels, -1, 0).astype(np.float64)
+        return lut_index(pixels, cmap).astype(np.float64)
+    if pixels.ndim == 2:
+        return pixels.astype(np.float64)
+    raise ParameterError(f"pixels must be (H, W) or (H, W, 3) (got shape {pixels.shape})")
+
+
+def clipped_mask(pixels, mapping: dict) -> np.ndarray:
+    """True where a pixel is at an end level that stands for clipped values.
+
+    When the mapping's ``clipped`` counts say that cells lay below ``lo`` (above
+    ``hi``), the pixels at level 0 (``levels``) mean "at or beyond lo (hi)": their
+    values cannot be recovered. All False for a mapping that clipped nothing.
+    """
+    _, _, levels, cmap = _check_mapping(mapping)
+    index = _index_of(pixels, mapping, cmap)
+    clipped = mapping.get("clipped") or {}
+    mask = np.zeros(index.shape, dtype=bool)
+    if clipped.get("below"):
+        mask |= index <= 0.5
+    if clipped.get("above"):
+        mask |= index >= levels - 0.5
+    return mask
+
+
 def from_pixels(pixels, mapping: dict) -> np.ndarray:
     """Turn PNG pixels back into float32 values with `mapping` (inverse of :func:`to_pixels`).
 
@@ -357,16 +519,7 @@ def from_pixels(pixels, mapping: dict) -> np.ndarray:
     [[-1.0, 1.0]]
     """
     lo, hi, levels, cmap = _check_mapping(mapping)
-    pixels = np.asarray(pixels)
-    if pixels.ndim == 3 and pixels.shape[-1] == 3:
-        if mapping.get("channels") == "rgb" or cmap == "gray":
-            index = np.moveaxis(pixels, -1, 0).astype(np.float64)
-        else:
-            index = lut_index(pixels, cmap).astype(np.float64)
-    elif pixels.ndim == 2:
-        index = pixels.astype(np.float64)
-    else:
-        raise ParameterError(f"pixels must be (H, W) or (H, W, 3) (got shape {pixels.shape})")
+    index = _index_of(pixels, mapping, cmap)
     return (lo + index / levels * (hi - lo)).astype(np.float32)
 
 
@@ -404,11 +557,19 @@ def mapping_from_png_text(text: dict) -> dict:
     return mapping
 
 
-def values_from_png(path) -> np.ndarray:
+def values_from_png(path, *, masked: bool = False) -> np.ndarray:
     """Turn any PNG written by cnnpipe back into float32 values, using its text chunk.
 
     Works for gray (8 or 16 bit), colour-map and ``--color rgb`` PNGs: the mapping
     stored under ``cnnpipe:mapping`` says how (see :func:`from_pixels`).
+
+    Parameters
+    ----------
+    path : str or Path
+    masked : bool
+        Return a ``numpy.ma.MaskedArray`` whose mask marks the clipped cells
+        (see :func:`clipped_mask`): their value is only known to be at or
+        beyond the end of the range.
 
     Returns
     -------
@@ -428,4 +589,7 @@ def values_from_png(path) -> np.ndarray:
             pixels = np.asarray(im)
         else:
             raise InputError(f"PNG mode {im.mode} was not written by cnnpipe; cannot decode it")
-    return from_pixels(pixels, mapping)
+    values = from_pixels(pixels, mapping)
+    if masked:
+        return np.ma.masked_array(values, mask=clipped_mask(pixels, mapping))
+    return values

@@ -9,13 +9,10 @@ input -> conv -> ReLU -> pool (a stage that no row has is left out). Every panel
 has two label lines (stage and detector; shape and value range), the picture,
 and a colour bar with tick labels saying what the colours mean.
 
-Display clipping (the sheet only; the map PNGs keep their exact, invertible
-mapping): on a photo a few very strong responses set the range and leave the
-rest of a map near zero, so a large map with ``scale="map"`` is shown with its
-range cut at the 99.5th percentile of its magnitudes. The colour bar then shows
-the cut range, with end arrows and ``<=``/``>=`` labels, and the panel label
-keeps the true min and max. Small maps (where every cell is a visible block) and
-maps with a shared or fixed range are never clipped.
+Every panel shows its map with the map PNG's own mapping (one display rule,
+:mod:`cnnpipe.pictures.mapping`). When that mapping clipped cells (the robust
+default range, or a fixed one), the colour bar gets an arrow at each clipped
+end and ``<=``/``>=`` labels, and the panel label keeps the true min and max.
 """
 
 from __future__ import annotations
@@ -46,10 +43,6 @@ TITLE_FONT = 22
 LINE = 20  # label line height at LABEL_FONT
 BAR_GAP, BAR_H, TICK_LEN = 6, 12, 4
 ARROW_W = 8  # the end arrows of a clipped colour bar
-CLIP_PERCENTILE = 99.5
-CLIP_MIN_CELLS = 64 * 64  # smaller maps are shown exactly, cell by cell
-CLIP_MIN_GAIN = 0.8  # clip only when the cut range is below this share of the full range
-CLIP_SAMPLE = 1_000_000  # cells looked at to find the percentile of a huge map
 BACKGROUND = (255, 255, 255)
 INK = (30, 30, 30)
 MUTED = (95, 95, 95)
@@ -110,48 +103,6 @@ def _thumbnail_of_pixels(pixels: np.ndarray, target: int, palette=None) -> np.nd
     return np.repeat(np.repeat(pixels, k, axis=0), k, axis=1)
 
 
-def display_range(array, mapping: dict, percentile: float | None = CLIP_PERCENTILE):
-    """The (lo, hi) the sheet shows a map with, or None to show it as its PNG.
-
-    Only large maps with a per-map range are clipped, and only when the
-    `percentile` of the magnitudes is well inside the range (see the module notes).
-
-    Examples
-    --------
-    >>> spikes = np.zeros((100, 100)); spikes[0, :3] = [-8.0, 8.0, 1.0]; spikes[5:] = 0.5
-    >>> display_range(spikes, {"lo": -8.0, "hi": 8.0, "scale": "map"})
-    (-0.5, 0.5)
-    """
-    if percentile is None or mapping.get("scale", "map") != "map":
-        return None
-    array = np.asarray(array)
-    cells = array.shape[-2] * array.shape[-1]
-    if cells < CLIP_MIN_CELLS:
-        return None
-    lo, hi = float(mapping["lo"]), float(mapping["hi"])
-    step = max(1, math.isqrt(max(1, array.size // CLIP_SAMPLE)))
-    sample = np.abs(array[..., ::step, ::step]).ravel()
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        return None
-    cut = _percentile(sample, percentile)
-    extent = max(abs(lo), abs(hi))
-    if not cut > 0 or cut >= CLIP_MIN_GAIN * extent:
-        return None
-    return (-cut, cut) if lo < 0 else (lo, max(cut, lo + extent * 1e-6))
-
-
-def _percentile(values: np.ndarray, q: float) -> float:
-    """``np.percentile(values, q)`` (linear), found with one partial sort in the
-    values' own dtype: the overview asks it of every large map."""
-    index = q / 100 * (values.size - 1)
-    below = int(math.floor(index))
-    above = min(below + 1, values.size - 1)
-    part = np.partition(values, [below, above] if above != below else below)
-    lo, hi = float(part[below]), float(part[above])
-    return lo + (hi - lo) * (index - below)
-
-
 def _fmt(v: float) -> str:
     if v == 0:
         return "0"
@@ -175,7 +126,6 @@ class _Panel:
     vmax: float
     mapping: dict | None
     title: str
-    shown: tuple[float, float] | None = None  # display range when clipped (sheet only)
 
 
 class OverviewSheet:
@@ -197,9 +147,6 @@ class OverviewSheet:
     max_pixels : int
         The sheet never grows past this; detectors beyond it are counted and named
         in a footer line instead of drawn.
-    clip_percentile : float or None
-        Show large per-map-scaled maps with their range cut at this percentile of
-        the magnitudes (module notes); None shows every map exactly as its PNG.
 
     Examples
     --------
@@ -219,7 +166,6 @@ class OverviewSheet:
         input_mapping: dict | None = None,
         panel: int = DEFAULT_PANEL,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        clip_percentile: float | None = CLIP_PERCENTILE,
     ):
         pixels = np.asarray(input_pixels)
         if pixels.dtype != np.uint8 or not (
@@ -235,11 +181,6 @@ class OverviewSheet:
         self._title_cache: dict[tuple[str, int], list[str]] = {}
         self.panel = int(panel)
         self.max_pixels = int(max_pixels)
-        if clip_percentile is not None and not 50 <= clip_percentile <= 100:
-            raise ParameterError(
-                f"`clip_percentile` must be 50..100 or None (got {clip_percentile})"
-            )
-        self.clip_percentile = clip_percentile
         self._input = _Panel(
             kernel="",
             stage="input",
@@ -308,12 +249,7 @@ class OverviewSheet:
             self._rows[kernel_name] = {}
         finite_mask = np.isfinite(array)
         finite = array if finite_mask.all() else array[finite_mask]
-        shown = display_range(array, mapping, self.clip_percentile)
-        if shown is not None:
-            thumb = _thumbnail_of_map(array, {**mapping, "lo": shown[0], "hi": shown[1]},
-                                      self.panel)
-        else:
-            thumb = _thumbnail_of_map(array, mapping, self.panel, pixels, palette)
+        thumb = _thumbnail_of_map(array, mapping, self.panel, pixels, palette)
         self._rows[kernel_name][stage] = _Panel(
             kernel=kernel_name,
             stage=stage,
@@ -323,7 +259,6 @@ class OverviewSheet:
             vmax=float(finite.max()) if finite.size else math.nan,
             mapping=dict(mapping),
             title=title or STAGE_TITLES[stage],
-            shown=shown,
         )
 
     def _max_rows(self) -> int:
@@ -437,20 +372,21 @@ class OverviewSheet:
         bar_box = None
         ticks = []
         shown = None
-        clipped = panel.shown is not None
+        cut = (panel.mapping or {}).get("clipped") or {}
+        below, above = bool(cut.get("below")), bool(cut.get("above"))
+        clipped = below or above
         if panel.mapping is not None:
             by = img_top + image_h + BAR_GAP
-            shown = panel.shown or (float(panel.mapping["lo"]), float(panel.mapping["hi"]))
+            shown = (float(panel.mapping["lo"]), float(panel.mapping["hi"]))
             lo, hi = shown
-            # A clipped bar leaves room for an arrow meaning "and beyond" at each cut end.
-            right_in = ARROW_W if clipped else 0
-            left_in = ARROW_W if clipped and lo < 0 else 0
+            # A clipped end of the bar gets an arrow meaning "and beyond".
+            right_in = ARROW_W if above else 0
+            left_in = ARROW_W if below else 0
             bar_box = (x + left_in, by, x + self.panel - right_in, by + BAR_H)
             left, right = bar_box[0], bar_box[2] - 1
             lo_text, hi_text = _fmt(lo), _fmt(hi)
-            if clipped:
-                lo_text = f"<={lo_text}" if lo < 0 else lo_text
-                hi_text = f">={hi_text}"
+            lo_text = f"<={lo_text}" if below else lo_text
+            hi_text = f">={hi_text}" if above else hi_text
             ticks = [(left, lo_text), (right, hi_text)]
             if lo < 0 < hi:
                 zx = left + round((0 - lo) / (hi - lo) * (right - left))
@@ -467,6 +403,7 @@ class OverviewSheet:
             "ticks": ticks,
             "shown": shown,
             "clipped": clipped,
+            "clipped_ends": (below, above),
             "_panel": panel,
         }
 
@@ -520,17 +457,18 @@ class OverviewSheet:
             bar = np.broadcast_to(colours[None, :, :], (bb - by, br - bx, 3))
         sheet.paste(Image.fromarray(np.ascontiguousarray(bar)), (bx, by))
         draw.rectangle((bx - 1, by - 1, br, bb), outline=FRAME)
-        if p["clipped"]:
-            mid = (by + bb - 1) / 2
-            # An rgb bar's ends are all channels at 0 / at full: black and white.
-            rgb = mapping.get("channels") == "rgb"
+        below, above = p["clipped_ends"]
+        mid = (by + bb - 1) / 2
+        # An rgb bar's ends are all channels at 0 / at full: black and white.
+        rgb = mapping.get("channels") == "rgb"
+        if above:
             end = (255, 255, 255) if rgb else tuple(int(c) for c in bar[0, -1])
             draw.polygon([(br, by - 1), (br + ARROW_W - 1, mid), (br, bb)], fill=end,
                          outline=FRAME)
-            if p["shown"][0] < 0:  # a non-negative map is cut only at the top
-                start = (0, 0, 0) if rgb else tuple(int(c) for c in bar[0, 0])
-                draw.polygon([(bx - 1, by - 1), (bx - ARROW_W, mid), (bx - 1, bb)], fill=start,
-                             outline=FRAME)
+        if below:
+            start = (0, 0, 0) if rgb else tuple(int(c) for c in bar[0, 0])
+            draw.polygon([(bx - 1, by - 1), (bx - ARROW_W, mid), (bx - 1, bb)], fill=start,
+                         outline=FRAME)
         for i, (x, text) in enumerate(p["ticks"]):
             draw.line((x, bb, x, bb + TICK_LEN), fill=INK)
             width = font.getlength(text)
