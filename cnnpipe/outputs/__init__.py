@@ -52,7 +52,7 @@ class RunConfig:
     out_root: str = "cnnpipe-out"
     npy: bool = False
     cmap: str = "auto"
-    scale: str = mapping.DEFAULT_SCALE
+    scale: str = "robust"  # pictures.mapping.DEFAULT_SCALE
     bit_depth: int = 8
     overview: bool = True
     png_compression: int = 1
