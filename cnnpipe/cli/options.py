@@ -102,8 +102,10 @@ conv_options = _stack(
     click.option("--dilation", type=PAIR, default="1", show_default=True,
                  help="Kernel dilation (N or HxW)."),
     click.option("--flip", is_flag=True,
-                 help="Textbook convolution (kernel rotated 180°) instead of CNN "
-                      "cross-correlation."),
+                 help="Textbook convolution: the kernel rotated 180°, as ImageMagick's "
+                      "-morphology Convolve and scipy.signal.convolve2d do. Without it: "
+                      "cross-correlation, as PyTorch, TensorFlow and ImageMagick's "
+                      "-morphology Correlate do."),
 )
 
 activation_options = _stack(
@@ -120,10 +122,13 @@ pool_options = _stack(
     click.option("--window", type=PAIR, default="2", show_default=True,
                  help="Pooling window (N or HxW)."),
     click.option("--stride", type=PAIR, default=None,
-                 help="Pooling stride (N or HxW). Default: the window size."),
+                 help="Pooling stride (N or HxW). Default: the window size. The stride of "
+                      "a PyTorch/Keras conv layer is --conv-stride."),
     click.option("--edge", type=click.Choice(["keep", "drop"]), default="keep",
                  show_default=True,
-                 help="keep: partial windows at the right/bottom edges; drop: whole windows only."),
+                 help="keep: partial windows at the right/bottom edges (PyTorch "
+                      "ceil_mode=True); drop: whole windows only (PyTorch's default, "
+                      "ceil_mode=False)."),
 )
 
 

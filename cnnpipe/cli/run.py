@@ -64,7 +64,7 @@ def run(inputs, **options):
         return
     started = time.perf_counter()
     reports = _execute(jobs, config, opts)
-    _finish(jobs, reports, kernels, opts, time.perf_counter() - started)
+    _finish(jobs, reports, kernels, opts, time.perf_counter() - started, network)
 
 
 def _check_inputs(inputs) -> None:
@@ -192,7 +192,7 @@ def _execute(jobs, config, opts):
             progress.stop()
 
 
-def _finish(jobs, reports, kernels, opts, elapsed) -> None:
+def _finish(jobs, reports, kernels, opts, elapsed, network=None) -> None:
     """Tables on stdout, the summary line on stderr, and the exit code of the batch."""
     from cnnpipe import batch
     from cnnpipe.errors import ExitCode, Reported
@@ -207,11 +207,53 @@ def _finish(jobs, reports, kernels, opts, elapsed) -> None:
             f"cnnpipe: {counts['ok']} processed, {counts['failed']} failed, "
             f"{counts['skipped']} skipped{extra} in {elapsed:.1f} s -> {opts.out_root}",
             markup=False, highlight=False, soft_wrap=True)
+        note = _edge_keep_note(reports, opts, network)
+        if note:
+            console.say(f"note: {note}")
     if counts["failed"]:
         failed = [r for r in reports if r["status"] == "failed"]
         usage = all(r.get("usage_error") for r in failed) and counts["ok"] + counts[
             "skipped"] == 0
         raise Reported(ExitCode.USAGE if usage else ExitCode.FAILED)
+
+
+def _edge_keep_note(reports, opts, network) -> str | None:
+    """Where --edge keep gave a larger pooled map than PyTorch's default would, say so once.
+
+    A PyTorch user expects ``ceil_mode=False``: a 5x5 map pooled 2x2 is 2x2 there, 3x3 here.
+    """
+    from cnnpipe.ops import pool_output_shape
+    from cnnpipe.render.teaching import CEIL_MODE_NOTE
+
+    if network is not None:
+        params_of = {layer.number: layer.params for layer in network.layers}
+    else:
+        params_of = {None: build_params(window=opts.window, stride=opts.stride, edge=opts.edge,
+                                        pool_mode=opts.pool_mode)}
+    for report in reports:
+        if report["status"] != "ok":
+            continue
+        before = {}
+        for entry in report.get("maps", ()):
+            key = (entry.get("layer"), entry["kernel"])
+            params = params_of.get(entry.get("layer"))
+            if entry["stage"] != "pool" or params is None:
+                before[key] = entry["shape"][-2:]
+                continue
+            if params.edge != "keep" or key not in before:
+                continue
+            n_hw, out_hw = tuple(before[key]), tuple(entry["shape"][-2:])
+            try:
+                floor_hw = pool_output_shape(n_hw, params.window, params.stride, "drop")
+            except ValueError:
+                floor_hw = None
+            if floor_hw != out_hw:
+                theirs = ("refused (no whole window)" if floor_hw is None
+                          else "x".join(map(str, floor_hw)))
+                return (f"--edge keep pooled a {n_hw[0]}x{n_hw[1]} map to "
+                        f"{out_hw[0]}x{out_hw[1]}, PyTorch's default {theirs}: --edge keep is "
+                        f"{CEIL_MODE_NOTE}")
+    return None
 
 
 _LAYER_OPTIONS = ("kernel_specs", "random_n", "seed", "random_size", "conv_stride", "padding",

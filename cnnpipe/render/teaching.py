@@ -372,11 +372,36 @@ def shape_peers_table(pool_stage: dict) -> Table:
     return table
 
 
+#: What a PyTorch user must hear about --edge keep, the first time it matters.
+CEIL_MODE_NOTE = "ceil_mode=True (PyTorch's default is False: use --edge drop)"
+
+
+def edge_keep_note(pool_stage: dict) -> Text | None:
+    """--edge keep next to PyTorch's default, with this map's two sizes; None for --edge drop."""
+    if pool_stage["edge"] != "keep":
+        return None
+    rows, cols = pool_stage["axes"]
+    ours = (rows["out"], cols["out"])
+    floor = (rows["peers"]["pytorch_floor"], cols["peers"]["pytorch_floor"])
+    text = Text(f"--edge keep is PyTorch's {CEIL_MODE_NOTE}", style="bold")
+    if None in floor:
+        text.append(f"; here PyTorch's default refuses the {_hw(pool_stage['window'])} "
+                    f"window on the {_hw(pool_stage['in'])} map", style="")
+    elif floor != ours:
+        text.append(f"; here the default gives {_hw(floor)}, not {_hw(ours)}", style="")
+    else:
+        text.append(f"; here both give {_hw(ours)}", style="")
+    return text
+
+
 def shape_report(result: dict, title: str) -> Group:
     """Everything `cnnpipe shape` prints for one detector size."""
-    parts = [Text(title, style="bold"), shape_stages_table(result), Text(""),
-             shape_formulas(result)]
+    parts = [Text(title, style="bold"), shape_stages_table(result)]
     pools = [s for s in result["stages"] if s["stage"] == "pool"]
+    note = edge_keep_note(pools[0]) if pools else None
+    if note is not None:
+        parts.append(note)
+    parts += [Text(""), shape_formulas(result)]
     if pools:
         p = pools[0]
         parts += [Text(f"Pooling windows on the {_hw(p['in'])} map", style="bold"),
