@@ -132,13 +132,29 @@ def test_stage_stride_multiplies_conv_and_pool_strides():
     assert stage_stride([Params(window=(1, 2))], "pool") == (1, 2)
 
 
-def test_warp_rotates_counter_clockwise_and_scales_about_the_centre():
+def test_warp_rotates_clockwise_and_scales_about_the_centre():
     a = np.arange(25, dtype=np.float32).reshape(5, 5)
     np.testing.assert_allclose(warp(a, 0, 1), a)
-    np.testing.assert_allclose(warp(a, 90, 1), np.rot90(a), atol=1e-4)
+    # clockwise on screen: the left column becomes the top row, read bottom to top
+    np.testing.assert_allclose(warp(a, 90, 1), np.rot90(a, k=-1), atol=1e-4)
+    assert warp(a, 90, 1)[0].tolist() == pytest.approx(a[::-1, 0].tolist(), abs=1e-4)
     doubled = warp(a, 0, 2)
     assert doubled[2, 2] == a[2, 2]
     assert doubled[2, 3] == pytest.approx((a[2, 2] + a[2, 3]) / 2)
+
+
+def test_rotate_and_sobel_angle_turn_the_same_way():
+    # one convention everywhere: an edge that sobel:0 finds, rotated by +90, is found by
+    # sobel:90 with the same sign (dark-left/bright-right becomes dark-above/bright-below)
+    from cnnpipe import conv2d
+    from cnnpipe.kernels import kernel
+
+    step = np.zeros((9, 9), dtype=np.float32)
+    step[:, 5:] = 1.0
+    before = conv2d(step, kernel("sobel:0").weights)
+    after = conv2d(warp(step, 90, 1), kernel("sobel:90").weights)
+    np.testing.assert_allclose(after, np.rot90(before, k=-1), atol=1e-4)
+    assert after.max() > 0 and before.max() > 0
 
 
 def test_rotation_and_scaling_have_no_aligned_measure():

@@ -39,7 +39,8 @@ def _shift_list(text: str) -> list[int]:
 @click.option("--axis", type=click.Choice(["x", "y", "xy"]), default="x", show_default=True,
               help="Shift direction: x right, y down, xy diagonal.")
 @click.option("--rotate", type=float, default=None, metavar="DEG",
-              help="Also rotate the input by DEG degrees (counter-clockwise) and compare.")
+              help="Also rotate the input by DEG degrees, clockwise on screen (as sobel:ANGLE "
+                   "turns), and compare.")
 @click.option("--scale-by", type=float, default=None, metavar="F",
               help="Also scale the input by F about its centre (e.g. 1.1) and compare.")
 @kernel_options
@@ -59,7 +60,7 @@ def invariance(image, **options):
 
     Every stage of every detector is compared with the unmoved input's map:
     "change" is ||moved - original|| / ||original|| at the same positions (0 =
-    unchanged, about 1.41 = no overlap at all); "aligned" is the correlation
+    unchanged, 1 = a difference as large as the map itself); "aligned" is the correlation
     after undoing the known shift in whole cells (1 = the map just moved). The
     tables show whether the pooled maps change less than the convolution maps;
     the chart plots the mean change per stage.

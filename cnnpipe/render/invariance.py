@@ -20,7 +20,7 @@ def change_table(result: dict):
     variants = [v["label"] for v in result["variants"]]
     table = Table(box=box.SIMPLE_HEAD, title_justify="left",
                   title="change = ||moved - original|| / ||original|| at the same positions "
-                        "(0 = unchanged, 1.41 = no overlap)")
+                        "(0 = unchanged, 1 = a difference as large as the map itself)")
     many = len({row["layer"] for row in result["rows"]}) > 1
     if many:
         table.add_column("layer", justify="right")

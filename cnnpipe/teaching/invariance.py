@@ -11,8 +11,10 @@ compared with the reference's map (see :func:`compare`):
 
 ``change``
     ``||b - a|| / ||a||`` at the same positions: how different the next layer
-    would find the map. 0 means unchanged; two maps with no overlap give about
-    ``sqrt(2)``. This is the invariance measure.
+    would find the map. 0 means unchanged; 1 means the difference is as large
+    as the map itself (two unrelated maps of equal size give about ``sqrt(2)``
+    only when they are uncorrelated; real photos give other values). This is
+    the invariance measure.
 ``corr``
     Pearson correlation at the same positions.
 ``aligned``
@@ -69,7 +71,8 @@ def make_variants(image: np.ndarray, shifts: Sequence[int] = (1, 2, 3, 4), *, ax
     axis : {"x", "y", "xy"}
         Direction of the shifts: right, down, or both (diagonal).
     rotate : float, optional
-        Also a copy of the reference rotated by this many degrees (counter-clockwise).
+        Also a copy of the reference rotated by this many degrees, clockwise on
+        screen (image rows grow down), the convention of ``sobel:ANGLE``.
     scale_by : float, optional
         Also a copy of the reference scaled by this factor about its centre.
 
@@ -117,7 +120,10 @@ def make_variants(image: np.ndarray, shifts: Sequence[int] = (1, 2, 3, 4), *, ax
 
 
 def warp(image: np.ndarray, degrees: float, scale: float) -> np.ndarray:
-    """Rotate (counter-clockwise) and scale ``image`` about its centre; same size out.
+    """Rotate (clockwise on screen) and scale ``image`` about its centre; same size out.
+
+    Positive angles turn clockwise, as everywhere in cnnpipe (``sobel:ANGLE``,
+    ``gabor:THETA,...``): image rows grow down.
 
     Bilinear interpolation; positions outside the image take the nearest edge
     pixel (so no black corners appear that a detector would respond to).
@@ -126,7 +132,7 @@ def warp(image: np.ndarray, degrees: float, scale: float) -> np.ndarray:
     h, w = image.shape[-2:]
     cy, cx = (h - 1) / 2, (w - 1) / 2
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    t = -math.radians(degrees)  # rows grow downwards: this makes positive angles counter-clockwise
+    t = math.radians(degrees)  # rows grow down: a positive angle turns clockwise on screen
     # the source of each output pixel: undo the scale, then rotate back
     dy, dx = (yy - cy) / scale, (xx - cx) / scale
     sy = cy + math.cos(t) * dy - math.sin(t) * dx
