@@ -148,3 +148,25 @@ def test_large_and_multichannel_kernels_render(tmp_path):
     assert "3ch 2x2" in text
     assert "channel 2" in text
     assert "│ -6 │ -5 │" in text and "│ 4 │ 5 │" in text
+
+
+@pytest.mark.parametrize("typed, close", [
+    ("Sobel", ["'sobel-x'", "'sobel-y'", "'sobel:ANGLE'"]),   # issue #17: only sobel-y
+    ("PREWIT", ["'prewitt-x'", "'prewitt-y'"]),
+    ("diagonal", ["'diagonal-45'", "'diagonal-135'"]),
+    ("lines", ["'horizontal-lines'", "'vertical-lines'"]),
+    ("Gauss", ["'gaussian'", "'gaussian:SIGMA'"]),
+])
+def test_unknown_name_suggests_every_close_name_whatever_the_case(invoke, typed, close):
+    result = invoke("kernels", typed)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    hint = result.stderr.split("did you mean ", 1)[1].split("?")[0]
+    for name in close:
+        assert name in hint, (typed, hint)
+
+
+def test_a_name_missing_only_its_dash_gets_one_answer(invoke):
+    result = invoke("run", "x.png", "-k", "SobelX")
+    assert result.exit_code == 2
+    assert "did you mean 'sobel-x'? " in result.stderr

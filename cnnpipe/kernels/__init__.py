@@ -54,7 +54,7 @@ from cnnpipe.kernels import families as fam
 
 __all__ = [
     "BUILTIN", "DEFAULT_KERNELS", "Kernel", "describe_spec_forms", "kernel",
-    "parse_kernel_specs", "random_kernels", "slugify", "suggest",
+    "parse_kernel_specs", "random_kernels", "slugify", "suggest", "suggestions",
 ]
 
 #: A kernel file bigger than this is refused before it is read.
@@ -242,15 +242,56 @@ def _normal_name(text: str) -> str:
     return text.strip().lower().replace("_", "-")
 
 
+def suggestions(name: str, limit: int = 6) -> list[str]:
+    """Every built-in name and family form close to ``name``, closest first.
+
+    Case does not matter. A name is close when difflib finds it similar (and
+    nearly as similar as the best match), or when ``name`` is one of its words
+    (``lines`` -> ``horizontal-lines``); a name that differs only by its dashes
+    (``sobelx``) is the one answer. Built-in names come before family forms
+    such as ``sobel:ANGLE``.
+
+    >>> suggestions("Sobel")
+    ['sobel-x', 'sobel-y', 'sobel:ANGLE']
+    >>> suggestions("sobelx")
+    ['sobel-x']
+    """
+    wanted = _normal_name(name).replace(" ", "-")
+    if not wanted:
+        return []
+    undashed = [n for n in BUILTIN if n.replace("-", "") == wanted.replace("-", "")]
+    if undashed:
+        return undashed
+
+    def score(candidate: str) -> float:
+        ratio = difflib.SequenceMatcher(None, wanted, candidate).ratio()
+        if len(wanted) >= 3 and wanted in candidate.split("-"):
+            ratio = max(ratio, 0.7)
+        return ratio
+
+    families = {family: form for family, (form, _) in fam.FAMILIES.items()}
+    scored = [(score(n), 0, n) for n in BUILTIN] + [(score(f + ":"), 1, form)
+                                                    for f, form in families.items()]
+    best = max(r for r, _, _ in scored)
+    close = [(kind, -r, n) for r, kind, n in scored if r >= max(0.6, best - 0.15)]
+    return [n for _, _, n in sorted(close)][:limit]
+
+
 def suggest(name: str) -> str | None:
     """The built-in name closest to ``name``, or None if nothing is close.
 
     >>> suggest("sobelx")
     'sobel-x'
     """
-    wanted = _normal_name(name)
-    hits = difflib.get_close_matches(wanted, list(BUILTIN), n=1, cutoff=0.6)
+    hits = [hit for hit in suggestions(name) if hit in BUILTIN]
     return hits[0] if hits else None
+
+
+def _did_you_mean(names: Sequence[str]) -> str:
+    quoted = [f"'{n}'" for n in names]
+    if len(quoted) > 1:
+        quoted[-2:] = [f"{quoted[-2]} or {quoted[-1]}"]
+    return f"; did you mean {', '.join(quoted)}?" if quoted else ""
 
 
 def describe_spec_forms() -> str:
@@ -348,9 +389,8 @@ def _family(family: str, args_text: str, spec: str) -> Kernel:
 
 
 def _unknown(text: str, spec: str) -> KernelError:
-    hint = suggest(text)
-    did_you_mean = f"; did you mean '{hint}'?" if hint else ""
-    return KernelError(f"unknown kernel '{text}'{did_you_mean} (see `cnnpipe kernels`)")
+    return KernelError(f"unknown kernel '{text}'{_did_you_mean(suggestions(text))} "
+                       "(see `cnnpipe kernels`)")
 
 
 def _parse(spec: str) -> tuple[Kernel, bool]:
