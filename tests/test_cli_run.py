@@ -201,3 +201,24 @@ def test_failed_input_leaves_no_folder_and_its_error_is_one_unwrapped_line(invok
     assert len(lines) == 1
     assert "1x20" in lines[0] and "3x3" in lines[0]
     assert not (out / "row").exists()
+
+
+def test_nothing_on_stdout_when_every_input_failed_or_was_skipped(invoke, tmp_path):
+    # issue #17 point 7: the detectors table went to stdout even when nothing was processed
+    notes = tmp_path / "notes.png"
+    notes.write_text("a text file with an image's extension")
+    failed = invoke("run", notes, "-o", tmp_path / "out")
+    assert failed.exit_code == 1
+    assert failed.stdout == ""
+    assert "notes.png" in failed.stderr and "0 processed, 1 failed" in failed.stderr
+
+    good = tmp_path / "t.csv"
+    good.write_text((SAMPLES / "tutorial.csv").read_text())
+    assert invoke("run", good, "-o", tmp_path / "out").exit_code == 0
+    skipped = invoke("run", good, "-o", tmp_path / "out", "--skip-existing")
+    assert skipped.exit_code == 0
+    assert skipped.stdout == ""
+    assert "0 processed, 0 failed, 1 skipped" in skipped.stderr
+    # --json still prints its record for the skipped input, and only that
+    as_json = invoke("run", good, "-o", tmp_path / "out", "--skip-existing", "--json")
+    assert [json.loads(line)["status"] for line in as_json.stdout.splitlines()] == ["skipped"]

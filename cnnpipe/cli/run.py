@@ -198,7 +198,7 @@ def _finish(jobs, reports, kernels, opts, elapsed, network=None) -> None:
     from cnnpipe.errors import ExitCode, Reported
 
     counts = batch.summarize(reports)
-    if not opts.quiet and not opts.as_json:
+    if not opts.quiet and not opts.as_json and counts["ok"]:  # no table about nothing
         _show_results(console.stdout(pipe_width=120), kernels, reports, opts.table_max)
     if not opts.quiet:
         not_run = len(jobs) - len(reports)
