@@ -25,9 +25,16 @@ class CnnpipeError(Exception):
 
 
 class ParameterError(CnnpipeError, ValueError):
-    """A bad argument or option value (stride 0, unknown mode, ...): a usage error."""
+    """A bad argument or option value (stride 0, unknown mode, ...): a usage error.
+
+    The message names parameters as the Python API does (`` `window` ``,
+    `` `edge="keep"` ``); the command line shows its flags instead
+    (``cnnpipe.cli.options.as_flags``), unless ``from_file`` is set: then the
+    names are keys of a pipeline file and stay as they are.
+    """
 
     exit_code = ExitCode.USAGE
+    from_file = False
 
 
 class KernelError(ParameterError):

@@ -7,6 +7,7 @@ the number of detectors.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -16,8 +17,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from cnnpipe import ops
 from cnnpipe.errors import ParameterError
+from cnnpipe.ops import conv as _conv
+from cnnpipe.ops import pool as _pool
+from cnnpipe.ops.args import as_choice, as_padding, as_pair, pool_args
 
 ACTIVATIONS = ("relu", "leaky", "none")
 POOL_MODES = ("max", "mean", "avg", "sum", "min", "l2", "none")
@@ -53,24 +56,30 @@ class Params:
     color: str = "gray"
 
     def __post_init__(self):
-        object.__setattr__(self, "conv_stride", ops.as_pair(self.conv_stride, "conv stride"))
-        object.__setattr__(self, "dilation", ops.as_pair(self.dilation, "dilation"))
-        object.__setattr__(self, "window", ops.as_pair(self.window, "window"))
-        stride = self.window if self.stride is None else ops.as_pair(self.stride, "stride")
-        object.__setattr__(self, "stride", stride)
-        padding = self.padding
-        if isinstance(padding, list):
-            padding = tuple(padding)
-        object.__setattr__(self, "padding", padding)
-        _choice(self.pad_mode, PAD_MODES, "pad mode")
-        _choice(self.activation, ACTIVATIONS, "activation")
-        _choice(self.pool, POOL_MODES, "pooling mode")
-        _choice(self.edge, EDGES, "edge")
-        _choice(self.color, COLORS, "color")
-        if not np.isfinite(self.leak):
-            raise ParameterError(f"`leak` must be a finite number (got {self.leak})")
-        if self.pool == "avg":
-            object.__setattr__(self, "pool", "mean")
+        # The one place a layer's values are checked; below this nothing checks them again.
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        put("conv_stride", as_pair(self.conv_stride, "conv_stride"))
+        put("dilation", as_pair(self.dilation, "dilation"))
+        put("padding", as_padding(self.padding))
+        put("pad_mode", as_choice(self.pad_mode, PAD_MODES, "pad_mode"))
+        put("activation", as_choice(self.activation, ACTIVATIONS, "activation"))
+        put("edge", as_choice(self.edge, EDGES, "edge"))
+        put("color", as_choice(self.color, COLORS, "color"))
+        pool = as_choice(self.pool, POOL_MODES, "pool")
+        window, stride, mode, _ = pool_args(self.window, self.stride,
+                                            "max" if pool == "none" else pool, self.edge)
+        put("window", window)
+        put("stride", stride)
+        put("pool", "none" if pool == "none" else mode)
+        if not isinstance(self.flip, (bool, np.bool_)):
+            raise ParameterError(f"`flip` must be true or false (got {self.flip!r})")
+        put("flip", bool(self.flip))
+        if isinstance(self.leak, bool) or not isinstance(self.leak, numbers.Real) \
+                or not np.isfinite(self.leak):
+            raise ParameterError(f"`leak` must be a finite number (got {self.leak!r})")
+        put("leak", float(self.leak))
 
     def to_dict(self) -> dict:
         """The parameters as plain JSON-able values."""
@@ -79,11 +88,6 @@ class Params:
             if isinstance(value, tuple):
                 out[key] = list(value)
         return out
-
-
-def _choice(value: str, choices: Sequence[str], name: str) -> None:
-    if value not in choices:
-        raise ParameterError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
 
 
 @dataclass
@@ -108,7 +112,7 @@ def check_kernel_fits(image: np.ndarray, kernel, params: Params) -> None:
     if weights.ndim == 3:
         channels = image.shape[0] if image.ndim == 3 else 1
         if weights.shape[0] != channels:
-            hint = " (use --color rgb for a 3-channel detector)" if channels == 1 else ""
+            hint = " (use `color=\"rgb\"` for a 3-channel detector)" if channels == 1 else ""
             raise ParameterError(
                 f"kernel {kernel.name!r} has {weights.shape[0]} channels but the input has "
                 f"{channels}{hint}")
@@ -122,11 +126,10 @@ def check_shapes(image_shape: tuple, kernels: Sequence, params: Params) -> None:
     """
     in_hw = tuple(image_shape[-2:])
     for kernel in kernels:
-        out_hw = ops.conv_output_shape(in_hw, kernel.weights.shape[-2:],
-                                       stride=params.conv_stride, padding=params.padding,
-                                       dilation=params.dilation)
+        out_hw = _conv.output_shape(in_hw, kernel.weights.shape[-2:], params.conv_stride,
+                                    params.padding, params.dilation)
         if params.pool != "none":
-            ops.pool_output_shape(out_hw, params.window, params.stride, params.edge)
+            _pool.output_shape(out_hw, params.window, params.stride, params.edge)
 
 
 def convolve(image: np.ndarray, weights: np.ndarray, params: Params) -> np.ndarray:
@@ -138,19 +141,18 @@ def convolve(image: np.ndarray, weights: np.ndarray, params: Params) -> np.ndarr
     detector on a (C, H, W) image runs on each channel separately (``--color
     rgb``), giving (C, H', W') per detector.
     """
-    kwargs = dict(stride=params.conv_stride, padding=params.padding,
-                  pad_mode=params.pad_mode, dilation=params.dilation, flip=params.flip)
+    args = (params.conv_stride, params.padding, params.pad_mode, params.dilation, params.flip)
     if image.ndim == 3 and weights.ndim == 3:
-        return ops.conv2d(image, weights[None], **kwargs)[0]
+        return _conv.convolve(image, weights[None], *args)[0]
     if image.ndim == 3:
-        return np.stack([ops.conv2d(channel, weights, **kwargs) for channel in image], axis=-3)
-    return ops.conv2d(image, weights, **kwargs)
+        return np.stack([_conv.convolve(channel, weights, *args) for channel in image], axis=-3)
+    return _conv.convolve(image, weights, *args)
 
 
 def activate(conv: np.ndarray, params: Params) -> np.ndarray | None:
     if params.activation == "none":
         return None
-    return ops.relu(conv, leak=params.leak if params.activation == "leaky" else 0.0)
+    return _conv.rectify(conv, params.leak if params.activation == "leaky" else 0.0)
 
 
 def pool(x: np.ndarray, params: Params) -> np.ndarray | None:
@@ -158,8 +160,7 @@ def pool(x: np.ndarray, params: Params) -> np.ndarray | None:
         return None
     # l2 can overflow to inf: reported by the caller in one line, not by numpy warnings.
     with np.errstate(over="ignore", invalid="ignore"):
-        return ops.pool2d(x, window=params.window, stride=params.stride, mode=params.pool,
-                          edge=params.edge)
+        return _pool.pool(x, params.window, params.stride, params.pool, params.edge)
 
 
 def iter_detectors(image: np.ndarray, kernels: Sequence, params: Params) -> Iterator[DetectorMaps]:
@@ -264,8 +265,8 @@ def _groups(image: np.ndarray, kernels: Sequence, params: Params) -> list[list]:
         if w.ndim != 2:
             groups.append([kernel])
             continue
-        out_h, out_w = ops.conv_output_shape(hw, w.shape, stride=params.conv_stride,
-                                             padding=params.padding, dilation=params.dilation)
+        out_h, out_w = _conv.output_shape(hw, w.shape, params.conv_stride, params.padding,
+                                          params.dilation)
         cap = max(1, GROUP_BYTES // max(1, out_h * out_w * 4))
         last = groups[-1] if groups else None
         if (last and last[0].weights.ndim == 2 and last[0].weights.shape == w.shape

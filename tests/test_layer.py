@@ -6,8 +6,10 @@ from numpy.testing import assert_allclose
 
 from cnnpipe import layer
 from cnnpipe.kernels import Kernel
+from cnnpipe.errors import ParameterError
 from cnnpipe.layer import Params, iter_detectors
 from cnnpipe.ops import engines as _conv_fast
+from tests.conftest import SAMPLES
 from tests.reference import ref_conv2d, ref_pool2d
 
 
@@ -129,3 +131,41 @@ def test_blas_thread_limit_applies_inside_the_block_and_is_undone_after():
         inside = _blas.get_threads()
     assert inside == (None if before is None else 1)
     assert _blas.get_threads() == before
+
+
+# --- parameters: checked once, where they enter, in the parameters' own names ------------
+
+@pytest.mark.parametrize("kwargs, start", [
+    ({"stride": 0}, "`stride` must be >= 1"),
+    ({"window": "2x0"}, "`window` must be >= 1"),
+    ({"conv_stride": -1}, "`conv_stride` must be >= 1"),
+    ({"padding": "wide"}, "`padding` must be valid, same, full"),
+    ({"pool": "maxx"}, "`pool` must be one of max, mean"),
+    ({"edge": "cut"}, "`edge` must be one of keep, drop"),
+    ({"flip": "yes"}, "`flip` must be true or false"),
+    ({"leak": float("nan")}, "`leak` must be a finite number"),
+])
+def test_params_refuse_a_bad_value_naming_the_parameter(kwargs, start):
+    with pytest.raises(ParameterError) as info:
+        Params(**kwargs)
+    assert str(info.value).startswith(start)
+    assert "--" not in str(info.value)
+
+
+def test_params_are_read_once_into_plain_values():
+    p = Params(window="3x2", padding=" SAME ", pool="avg", stride=None, conv_stride=[2, 1])
+    assert (p.window, p.stride, p.padding, p.pool, p.conv_stride) == (
+        (3, 2), (3, 2), "same", "mean", (2, 1))
+    assert Params(padding="1,2,3,4").padding == (1, 2, 3, 4)
+
+
+def test_core_errors_name_parameters_and_the_command_line_names_its_flags(invoke, tmp_path):
+    from cnnpipe import pool2d
+
+    with pytest.raises(ParameterError) as info:
+        pool2d(np.ones((4, 4)), window=5, edge="drop")
+    assert str(info.value).endswith('use a smaller `window` or `edge="keep"`')
+    result = invoke("run", SAMPLES / "tutorial.csv", "-k", "tutorial", "--window", "6",
+                    "--edge", "drop", "-o", tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].endswith("use a smaller --window or --edge keep")

@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from cnnpipe.cli.options import as_flags
 from cnnpipe.errors import CnnpipeError, ExitCode
 
 #: Set on an exception raised by a command run with --debug: let its traceback through.
@@ -46,7 +47,7 @@ def exit_code_for(exc: BaseException) -> ExitCode | int:
         return exc.exit_code
     if isinstance(exc, CnnpipeError):
         if str(exc):
-            _say(str(exc))
+            _say(str(exc) if getattr(exc, "from_file", True) else as_flags(str(exc)))
         return exc.exit_code
     if isinstance(exc, (KeyboardInterrupt, click.exceptions.Abort)):
         _say("interrupted")

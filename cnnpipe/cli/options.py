@@ -9,7 +9,31 @@ import re
 
 import click
 
-_PAIR = re.compile(r"^\s*(\d+)\s*(?:[x×,]\s*(\d+))?\s*$", re.IGNORECASE)
+#: Where the command line's flags differ from the parameter names the core's messages use
+#: (those of the Python API and of pipeline files): the one translation between them.
+PARAM_FLAGS = {
+    "conv_stride": "--conv-stride", "padding": "--padding", "pad_mode": "--pad-mode",
+    "dilation": "--dilation", "flip": "--flip", "activation": "--activation", "leak": "--leak",
+    "pool": "--pool", "mode": "--pool", "window": "--window", "stride": "--stride",
+    "edge": "--edge", "color": "--color", "size": "--size", "seed": "--seed",
+}
+_PARAM_REF = re.compile(r'`([a-z_]+)(?:=("?)([^`"]*)\2)?`')
+
+
+def as_flags(message: str) -> str:
+    """A core message in command-line words: `` `window` `` -> ``--window``,
+    `` `edge="keep"` `` -> ``--edge keep``; other names are left as they are.
+
+    >>> as_flags('window 3x3 is larger than the map; use a smaller `window` or `edge="keep"`')
+    'window 3x3 is larger than the map; use a smaller --window or --edge keep'
+    """
+    def flag(match):
+        name, value = match.group(1), match.group(3)
+        if name not in PARAM_FLAGS:
+            return match.group(0)
+        return PARAM_FLAGS[name] + (f" {value}" if value is not None else "")
+
+    return _PARAM_REF.sub(flag, message)
 
 
 class PairType(click.ParamType):
@@ -20,14 +44,13 @@ class PairType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
             return value
-        match = _PAIR.match(str(value))
-        if not match:
-            self.fail(f"{value!r} is not a size; use N or HxW, e.g. 2 or 2x3", param, ctx)
-        rows = int(match.group(1))
-        cols = int(match.group(2)) if match.group(2) is not None else rows
-        if rows < 1 or cols < 1:
-            self.fail(f"must be >= 1 (got {value})", param, ctx)
-        return (rows, cols)
+        from cnnpipe.errors import ParameterError
+        from cnnpipe.ops.args import as_pair
+
+        try:
+            return as_pair(str(value), "value")
+        except ParameterError:
+            self.fail(f"must be >= 1, as N or HxW such as 2 or 2x3 (got {value!r})", param, ctx)
 
 
 class PaddingType(click.ParamType):
@@ -38,23 +61,13 @@ class PaddingType(click.ParamType):
     def convert(self, value, param, ctx):
         if not isinstance(value, str):
             return value
-        text = value.strip().lower()
-        if text in ("valid", "same", "full"):
-            return text
-        parts = [p.strip() for p in text.split(",")]
+        from cnnpipe.errors import ParameterError
+        from cnnpipe.ops.args import as_padding
+
         try:
-            numbers = [int(p) for p in parts]
-        except ValueError:
-            self.fail(f"{value!r} is not a padding; use valid, same, full, N or "
-                      "top,bottom,left,right", param, ctx)
-        if any(n < 0 for n in numbers):
-            self.fail(f"padding must be >= 0 (got {value})", param, ctx)
-        if len(numbers) == 1:
-            return numbers[0]
-        if len(numbers) == 4:
-            return tuple(numbers)
-        self.fail(f"{value!r} has {len(numbers)} numbers; padding takes 1 or 4 "
-                  "(top,bottom,left,right)", param, ctx)
+            return as_padding(value)
+        except ParameterError as exc:
+            self.fail(as_flags(str(exc)), param, ctx)
 
 
 PAIR = PairType()
@@ -206,27 +219,7 @@ def build_kernels(kernel_specs, random_n, seed, random_size, default=True):
         chosen += K.random_kernels(random_n, seed, random_size)
     if not chosen and default:
         chosen = [K.BUILTIN[name] for name in K.DEFAULT_KERNELS]
-    return _unique(chosen)
-
-
-def _unique(kernels):
-    """Suffix repeated detector names with -2, -3... so their files never collide."""
-    import dataclasses
-
-    seen: dict[str, int] = {}
-    out = []
-    for k in kernels:
-        name = k.name
-        if name in seen:
-            seen[name] += 1
-            name = f"{k.name}-{seen[k.name]}"
-            while name in seen:
-                seen[k.name] += 1
-                name = f"{k.name}-{seen[k.name]}"
-            k = dataclasses.replace(k, name=name)
-        seen.setdefault(name, 1)
-        out.append(k)
-    return out
+    return K.unique_names(chosen)
 
 
 def build_params(*, conv_stride=(1, 1), padding="valid", pad_mode="zeros", dilation=(1, 1),

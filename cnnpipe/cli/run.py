@@ -11,6 +11,7 @@ import click
 from cnnpipe.cli import console
 from cnnpipe.cli.options import (
     activation_options,
+    as_flags,
     batch_options,
     build_kernels,
     build_params,
@@ -168,6 +169,8 @@ def _execute(jobs, config, opts):
             progress.update(task, current=job.source)
 
     def on_result(job, report):
+        if report["status"] == "failed" and config.network is None:  # not a pipeline file's
+            report["error"] = as_flags(report["error"])
         if opts.as_json:
             out.file.write(_json_line(report))
             out.file.flush()

@@ -38,6 +38,7 @@ coordinates (rows grow down), so positive angles turn clockwise on screen and
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import numbers
@@ -482,22 +483,33 @@ def parse_kernel_specs(specs: Sequence[str]) -> list[Kernel]:
     """
     if isinstance(specs, str):
         specs = [specs]
-    result, used, inline_count = [], set(), 0
+    result, inline_count = [], 0
     for spec in specs:
         k, unnamed = _parse(spec)
-        name = k.name
         if unnamed:
             inline_count += 1
-            name = f"k{inline_count}"
-        unique, n = name, 1
-        while unique in used:
-            n += 1
-            unique = f"{name}-{n}"
-        used.add(unique)
-        if unique != k.name:
-            k = Kernel(unique, k.weights, k.description, k.source, k.spec)
+            k = dataclasses.replace(k, name=f"k{inline_count}")
         result.append(k)
-    return result
+    return unique_names(result)
+
+
+def unique_names(kernels: Sequence[Kernel]) -> list[Kernel]:
+    """The detectors with repeated names suffixed ``-2``, ``-3``... (the first free one),
+    so that their files never collide; the one name de-duplicator.
+
+    >>> [k.name for k in unique_names([kernel("box"), kernel("box"), kernel("box-2=1")])]
+    ['box', 'box-2', 'box-2-2']
+    """
+    used: set[str] = set()
+    out = []
+    for k in kernels:
+        name, n = k.name, 1
+        while name in used:
+            n += 1
+            name = f"{k.name}-{n}"
+        used.add(name)
+        out.append(k if name == k.name else dataclasses.replace(k, name=name))
+    return out
 
 
 def _positive_int(value, what: str) -> int:

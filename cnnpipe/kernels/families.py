@@ -232,34 +232,36 @@ def strip_comments(text: str) -> str:
     return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
 
 
-def load_npy(path: str) -> np.ndarray:
-    """A 2-D or 3-D array of real numbers from ``.npy``, never unpickling anything."""
+def load_npy(path: str, *, ndims=(2, 3), expected="2-D (kh, kw) or 3-D (C, kh, kw)",
+             what="kernel file") -> np.ndarray:
+    """An array of finite real numbers with ``ndims`` axes from ``.npy``, never unpickling
+    anything: the one reader of detector weights (kernel files, pipeline weight banks)."""
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic != b"\x93NUMPY":
         # np.load would take any other file for a pickle; never go there.
-        raise KernelError(f"kernel file '{path}' is not a valid .npy file (no NumPy header); "
+        raise KernelError(f"{what} '{path}' is not a valid .npy file (no NumPy header); "
                           "save it with numpy.save")
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as exc:
         if "allow_pickle" in str(exc):
-            raise KernelError(f"kernel file '{path}' holds Python objects; only numeric "
+            raise KernelError(f"{what} '{path}' holds Python objects; only numeric "
                               "arrays are accepted") from None
-        raise KernelError(f"kernel file '{path}' is not a valid .npy file ({exc})") from None
+        raise KernelError(f"{what} '{path}' is not a valid .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
-        raise KernelError(f"kernel file '{path}' is not a valid .npy file ({exc})") from None
+        raise KernelError(f"{what} '{path}' is not a valid .npy file ({exc})") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         kind = getattr(array, "dtype", type(array))
-        raise KernelError(f"kernel file '{path}' holds {kind} values; only real numbers "
+        raise KernelError(f"{what} '{path}' holds {kind} values; only real numbers "
                           "are accepted")
-    if array.ndim not in (2, 3):
-        raise KernelError(f"kernel file '{path}' holds a {array.ndim}-D array of shape "
-                          f"{array.shape}; expected 2-D (kh, kw) or 3-D (C, kh, kw)")
+    if array.ndim not in ndims:
+        raise KernelError(f"{what} '{path}' holds a {array.ndim}-D array of shape "
+                          f"{array.shape}; expected {expected}")
     if array.size == 0:
-        raise KernelError(f"kernel file '{path}' is empty (shape {array.shape})")
+        raise KernelError(f"{what} '{path}' is empty (shape {array.shape})")
     if not np.isfinite(array.astype(np.float64)).all():
-        raise KernelError(f"kernel file '{path}' has a NaN or infinite value; every "
+        raise KernelError(f"{what} '{path}' has a NaN or infinite value; every "
                           "weight must be a finite number")
     return array.astype(np.float64)
 

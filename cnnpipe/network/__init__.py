@@ -33,19 +33,14 @@ from cnnpipe import kernels as K
 from cnnpipe import ops
 from cnnpipe.errors import KernelError, ParameterError
 from cnnpipe.layer import DetectorMaps, Params, iter_detectors
+from cnnpipe.ops.args import as_choice
 
 MODES = ("full", "per-map")
 #: A layer may not produce more maps than this (per-map layers multiply quickly).
 MAX_MAPS = 256
 
-_PAIR_KEYS = ("conv_stride", "dilation", "window", "stride")
-_CHOICE_KEYS = {
-    "pad_mode": ("zeros", "reflect", "replicate", "circular"),
-    "activation": ("relu", "leaky", "none"),
-    "pool": ("max", "mean", "avg", "sum", "min", "l2", "none"),
-    "edge": ("keep", "drop"),
-    "mode": MODES,
-}
+_PARAM_KEYS = ("conv_stride", "padding", "pad_mode", "dilation", "flip", "activation", "leak",
+               "pool", "window", "stride", "edge")
 KEYS = ("kernels", "random", "seed", "size", "weights", "mode", "conv_stride", "padding",
         "pad_mode", "dilation", "flip", "activation", "leak", "pool", "window", "stride", "edge")
 TOP_KEYS = ("layer", "description")
@@ -160,6 +155,13 @@ def load_network(path, *, in_channels: int = 1) -> Network:
     return parse_network(data, label=label, base_dir=base, in_channels=in_channels)
 
 
+def _file_error(message: str) -> ParameterError:
+    """A ParameterError whose names are a pipeline file's keys (see ParameterError)."""
+    error = ParameterError(message)
+    error.from_file = True
+    return error
+
+
 def parse_network(data: dict, *, label: str = "pipeline", base_dir: str = ".",
                   in_channels: int = 1) -> Network:
     """Build a :class:`Network` from an already parsed TOML document.
@@ -167,6 +169,14 @@ def parse_network(data: dict, *, label: str = "pipeline", base_dir: str = ".",
     See :func:`load_network`; ``label`` prefixes every error message and
     ``base_dir`` is where relative kernel files are looked for.
     """
+    try:
+        return _parse_network(data, label, base_dir, in_channels)
+    except ParameterError as exc:
+        exc.from_file = True  # its names are the file's keys, not command-line flags
+        raise
+
+
+def _parse_network(data: dict, label: str, base_dir: str, in_channels: int) -> Network:
     for key in data:
         if key not in TOP_KEYS:
             raise ParameterError(f"{label}: unknown top-level key {key!r}{_hint(key, TOP_KEYS)}; "
@@ -205,8 +215,10 @@ def _parse_layer(table: dict, number: int, channels: int, where: str, base_dir: 
     for key in table:
         if key not in KEYS:
             raise ParameterError(f"{where}: unknown key {key!r}{_hint(key, KEYS)}")
-    mode = _get(table, "mode", str, "a string", where, "full")
-    _check_choice(mode, "mode", where)
+    try:
+        mode = as_choice(_get(table, "mode", str, "a string", where, "full"), MODES, "mode")
+    except ParameterError as exc:
+        raise ParameterError(f"{where}: {exc}") from None
 
     params = _params(table, where)
     specs = _get(table, "kernels", list, "a list of kernel specs", where, [])
@@ -223,50 +235,16 @@ def _parse_layer(table: dict, number: int, channels: int, where: str, base_dir: 
     if not detectors:
         raise ParameterError(f"{where}: no detectors; give `kernels`, `random` or `weights`")
     detectors = [_fit_channels(k, channels, mode, where, number) for k in detectors]
-    return Layer(number, tuple(_unique(detectors)), params, mode, channels)
+    return Layer(number, tuple(K.unique_names(detectors)), params, mode, channels)
 
 
 def _params(table: dict, where: str) -> Params:
-    values = {}
-    for key in _PAIR_KEYS:
-        if key in table:
-            value = table[key]
-            if isinstance(value, bool) or not isinstance(value, int | str | list):
-                raise ParameterError(f"{where}: `{key}` must be an integer, \"HxW\" or "
-                                     f"[rows, cols] (got {_type_name(value)})")
-            try:
-                values[key] = ops.as_pair(tuple(value) if isinstance(value, list) else value, key)
-            except ParameterError as exc:
-                raise ParameterError(f"{where}: {exc}") from None
-    if "padding" in table:
-        values["padding"] = _padding(table["padding"], where)
-    for key in ("pad_mode", "activation", "pool", "edge"):
-        if key in table:
-            values[key] = _get(table, key, str, "a string", where, None)
-            _check_choice(values[key], key, where)
-    if "flip" in table:
-        values["flip"] = _get(table, "flip", bool, "true or false", where, False)
-    if "leak" in table:
-        leak = table["leak"]
-        if isinstance(leak, bool) or not isinstance(leak, int | float):
-            raise ParameterError(f"{where}: `leak` must be a number (got {_type_name(leak)})")
-        values["leak"] = float(leak)
+    """The layer's parameters, checked once, by :class:`Params` (its messages name the keys)."""
+    values = {key: table[key] for key in _PARAM_KEYS if key in table}
     try:
         return Params(**values)
     except ParameterError as exc:
         raise ParameterError(f"{where}: {exc}") from None
-
-
-def _padding(value, where: str):
-    if isinstance(value, str) and value.strip().lower() in ("valid", "same", "full"):
-        return value.strip().lower()
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if (isinstance(value, list) and len(value) == 4
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
-        return tuple(value)
-    raise ParameterError(f"{where}: `padding` must be \"valid\", \"same\", \"full\", an integer "
-                         f">= 0 or [top, bottom, left, right] (got {value!r})")
 
 
 def _random(table: dict, where: str, channels: int, number: int) -> list:
@@ -380,19 +358,6 @@ def _check_stackable(layer: Layer, where: str) -> None:
                              "padding = \"same\" or detectors of one size")
 
 
-def _unique(kernels: list) -> list:
-    seen: set[str] = set()
-    out = []
-    for k in kernels:
-        name, n = k.name, 1
-        while name in seen:
-            n += 1
-            name = f"{k.name}-{n}"
-        seen.add(name)
-        out.append(k if name == k.name else dataclasses.replace(k, name=name))
-    return out
-
-
 def _resolve_spec(spec: str, base_dir: str) -> str:
     """Make a relative kernel file in ``spec`` (``F`` or ``NAME=F``) relative to the pipeline."""
     name, sep, rest = spec.rpartition("=") if "=" in spec else ("", "", spec)
@@ -413,13 +378,6 @@ def _get(table, key, kind, expected, where, default):
         raise ParameterError(f"{where}: `{key}` must be {expected} "
                              f"(got {_type_name(value)} {value!r})")
     return value
-
-
-def _check_choice(value: str, key: str, where: str) -> None:
-    choices = _CHOICE_KEYS[key]
-    if value not in choices:
-        raise ParameterError(f"{where}: `{key}` must be one of {', '.join(choices)} "
-                             f"(got {value!r}){_hint(value, choices)}")
 
 
 def _hint(word: str, choices: Sequence[str]) -> str:
@@ -468,9 +426,7 @@ def iter_layer(x: np.ndarray, layer: Layer) -> Iterator[DetectorMaps]:
                 named = k if len(planes) == 1 else dataclasses.replace(k, name=f"{k.name}-m{j}")
                 yield from iter_detectors(plane, [named], layer.params)
     except ParameterError as exc:
-        # the command-line hint, said the way a pipeline file says it
-        message = str(exc).replace("--padding same", 'padding = "same" in this layer')
-        raise ParameterError(f"layer {layer.number}: {message}") from None
+        raise _file_error(f"layer {layer.number}: {exc}") from None
 
 
 def last_stage(det: DetectorMaps) -> np.ndarray:

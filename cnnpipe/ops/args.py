@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import numbers
 import re
 
@@ -55,3 +56,91 @@ def as_pair(value, name):
     if min(items) < 1:
         raise ParameterError(f"`{name}` must be >= 1 (got {value!r})")
     return (items[0], items[1])
+
+
+NAMED_PADDINGS = ("valid", "same", "full")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def as_padding(value, name="padding"):
+    """Read a padding: ``"valid"``, ``"same"``, ``"full"``, an int N, a pair or four ints.
+
+    The one padding parser (command line, pipeline files, Python API). String
+    forms of the numbers (``"1"``, ``"1,1,2,2"``) are read too.
+
+    Returns
+    -------
+    str, int or tuple of int
+        The named padding in lowercase, N, or a ``(rows, cols)`` /
+        ``(top, bottom, left, right)`` tuple, each >= 0.
+
+    Examples
+    --------
+    >>> as_padding(" Same "), as_padding("1"), as_padding([1, 2, 3, 4])
+    ('same', 1, (1, 2, 3, 4))
+    """
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in NAMED_PADDINGS:
+            return text
+        parts = text.replace(",", " ").split()
+        values = [int(p) for p in parts] if all(re.fullmatch(r"[+-]?\d+", p)
+                                                for p in parts) else None
+    elif _is_int(value):
+        values = [int(value)]
+    elif isinstance(value, (tuple, list)) and all(_is_int(p) for p in value):
+        values = [int(p) for p in value]
+    else:
+        values = None
+    if not values or len(values) not in (1, 2, 4):
+        raise ParameterError(
+            f"`{name}` must be valid, same, full, an int N, or four ints "
+            f"top,bottom,left,right (got {value!r})")
+    if any(v < 0 for v in values):
+        raise ParameterError(f"`{name}` must be >= 0 on every side (got {value!r})")
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def padding_sides(padding) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)`` of an explicit padding read by :func:`as_padding`."""
+    if isinstance(padding, int):
+        return (padding,) * 4
+    if len(padding) == 2:  # (rows, cols), as PyTorch reads a pair
+        return (padding[0], padding[0], padding[1], padding[1])
+    return tuple(padding)
+
+
+def as_choice(value, choices, name):
+    """``value`` (case and spaces ignored) if it is one of ``choices``, else ParameterError.
+
+    >>> as_choice(" Max ", ("max", "mean"), "mode")
+    'max'
+    """
+    key = value.strip().lower() if isinstance(value, str) else value
+    if key not in choices:
+        hits = difflib.get_close_matches(str(key), list(choices), n=1, cutoff=0.6)
+        hint = f"; did you mean '{hits[0]}'?" if hits else ""
+        raise ParameterError(f"`{name}` must be one of {', '.join(choices)} (got {value!r})"
+                             + hint)
+    return key
+
+
+POOL_MODES = ("max", "mean", "avg", "sum", "min", "l2")
+EDGES = ("keep", "drop")
+
+
+def pool_args(window, stride, mode="max", edge="keep"):
+    """Check pooling arguments once: ``(window, stride, mode, edge)``, ready to use.
+
+    The stride defaults to the window here and nowhere else; ``avg`` is ``mean``.
+
+    >>> pool_args(3, None, "avg", "keep")
+    ((3, 3), (3, 3), 'mean', 'keep')
+    """
+    window = as_pair(window, "window")
+    stride = window if stride is None else as_pair(stride, "stride")
+    mode = as_choice(mode, POOL_MODES, "mode")
+    return window, stride, "mean" if mode == "avg" else mode, as_choice(edge, EDGES, "edge")

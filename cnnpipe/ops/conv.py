@@ -16,7 +16,7 @@ import numpy as np
 
 from cnnpipe.errors import ParameterError
 from cnnpipe.ops import engines as _conv_fast
-from cnnpipe.ops.args import as_pair
+from cnnpipe.ops.args import as_choice, as_padding, as_pair, padding_sides
 from cnnpipe.ops.pool import (
     pool2d,
     pool_output_shape,
@@ -40,39 +40,6 @@ __all__ = [
 
 PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 _NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-_NAMED_PADDINGS = ("valid", "same", "full")
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _padding_ints(padding):
-    """Explicit padding (int, pair, four ints, or their string forms) -> 4 ints."""
-    if isinstance(padding, str):
-        parts = [p for p in padding.replace(",", " ").split()]
-        try:
-            values = [int(p) for p in parts]
-        except ValueError:
-            values = None
-    elif _is_int(padding):
-        values = [padding]
-    elif isinstance(padding, (tuple, list)) and all(_is_int(p) for p in padding):
-        values = list(padding)
-    else:
-        values = None
-    if values is None or len(values) not in (1, 2, 4):
-        raise ParameterError(
-            f"`padding` must be valid, same, full, an int N, or four ints "
-            f"top,bottom,left,right (got {padding!r})"
-        )
-    if any(v < 0 for v in values):
-        raise ParameterError(f"`padding` must be >= 0 on every side (got {padding!r})")
-    if len(values) == 1:
-        values = values * 4
-    elif len(values) == 2:  # (rows, cols), as PyTorch reads a pair
-        values = [values[0], values[0], values[1], values[1]]
-    return tuple(int(v) for v in values)
 
 
 def resolve_padding(padding, in_hw, kernel_hw, stride=1, dilation=1):
@@ -105,10 +72,15 @@ def resolve_padding(padding, in_hw, kernel_hw, stride=1, dilation=1):
     >>> resolve_padding("full", (5, 5), (3, 3), dilation=2)
     (4, 4, 4, 4)
     """
-    sh, sw = as_pair(stride, "stride")
-    dh, dw = as_pair(dilation, "dilation")
+    return padding_amounts(as_padding(padding), in_hw, kernel_hw, as_pair(stride, "stride"),
+                           as_pair(dilation, "dilation"))
+
+
+def padding_amounts(padding, in_hw, kernel_hw, stride, dilation):
+    """:func:`resolve_padding` for arguments already read (:func:`as_padding`, pairs)."""
+    (sh, sw), (dh, dw) = stride, dilation
     (n_h, n_w), (k_h, k_w) = in_hw, kernel_hw
-    name = padding.strip().lower() if isinstance(padding, str) else None
+    name = padding if isinstance(padding, str) else None
     if name == "valid":
         return (0, 0, 0, 0)
     if name == "full":
@@ -121,7 +93,7 @@ def resolve_padding(padding, in_hw, kernel_hw, stride=1, dilation=1):
             total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
             sides += [total // 2, total - total // 2]
         return tuple(sides)
-    return _padding_ints(padding)
+    return padding_sides(padding)
 
 
 def _padding_label(padding):
@@ -149,9 +121,14 @@ def conv_output_shape(in_hw, kernel_hw, *, stride=1, padding="valid", dilation=1
     >>> conv_output_shape((7, 8), (3, 3), stride=2, padding="same")
     (4, 4)
     """
-    sh, sw = as_pair(stride, "stride")
-    dh, dw = as_pair(dilation, "dilation")
-    top, bottom, left, right = resolve_padding(padding, in_hw, kernel_hw, (sh, sw), (dh, dw))
+    return output_shape(in_hw, kernel_hw, as_pair(stride, "stride"), as_padding(padding),
+                        as_pair(dilation, "dilation"))
+
+
+def output_shape(in_hw, kernel_hw, stride, padding, dilation):
+    """:func:`conv_output_shape` for arguments already read (pairs, :func:`as_padding`)."""
+    (sh, sw), (dh, dw) = stride, dilation
+    top, bottom, left, right = padding_amounts(padding, in_hw, kernel_hw, stride, dilation)
     (n_h, n_w), (k_h, k_w) = in_hw, kernel_hw
     out_h = (n_h + top + bottom - dh * (k_h - 1) - 1) // sh + 1
     out_w = (n_w + left + right - dw * (k_w - 1) - 1) // sw + 1
@@ -160,7 +137,7 @@ def conv_output_shape(in_hw, kernel_hw, *, stride=1, padding="valid", dilation=1
         raise ParameterError(
             f"convolution output would be {max(out_h, 0)}x{max(out_w, 0)}: "
             f"input {n_h}x{n_w}, kernel {k_h}x{k_w} (dilation {dil}), "
-            f"padding {_padding_label(padding)} — use a smaller kernel or --padding same"
+            f"padding {_padding_label(padding)} — use a smaller kernel or `padding=\"same\"`"
         )
     return (int(out_h), int(out_w))
 
@@ -226,12 +203,12 @@ def _pad(x3, pads, pad_mode):
             raise ParameterError(
                 f"reflect padding of {max(before, after)} needs at least "
                 f"{max(before, after) + 1} {axis} but the input has {n}; "
-                f"use less padding or --pad-mode replicate"
+                "use less padding or `pad_mode=\"replicate\"`"
             )
         if pad_mode == "circular" and max(before, after) > n:
             raise ParameterError(
                 f"circular padding of {max(before, after)} would wrap around more than once "
-                f"({n} {axis}); use at most {n} or --pad-mode replicate"
+                f"({n} {axis}); use at most {n} or `pad_mode=\"replicate\"`"
             )
     return np.pad(x3, ((0, 0), (top, bottom), (left, right)), mode=_NUMPY_PAD_MODE[pad_mode])
 
@@ -294,22 +271,21 @@ def conv2d(x, kernels, *, stride=1, padding="valid", pad_mode="zeros", dilation=
     """
     stride = as_pair(stride, "stride")
     dilation = as_pair(dilation, "dilation")
-    mode = pad_mode.strip().lower() if isinstance(pad_mode, str) else pad_mode
-    if mode not in PAD_MODES:
-        raise ParameterError(
-            f"unknown pad mode {pad_mode!r}; choose one of {', '.join(PAD_MODES)}"
-        )
+    pad_mode = as_choice(pad_mode, PAD_MODES, "pad_mode")
     if not isinstance(flip, (bool, np.bool_)):
         raise ParameterError(f"`flip` must be True or False (got {flip!r})")
-    if not (isinstance(padding, str) and padding.strip().lower() in _NAMED_PADDINGS):
-        _padding_ints(padding)  # every argument is checked before the arrays
+    padding = as_padding(padding)  # every argument is checked before the arrays
+    return convolve(x, kernels, stride, padding, pad_mode, dilation, bool(flip))
+
+
+def convolve(x, kernels, stride, padding, pad_mode, dilation, flip):
+    """:func:`conv2d` with arguments already read (pairs, :func:`as_padding`, a known
+    pad mode): nothing but the arrays is checked again."""
     x3, w4, squeeze = _conv_operands(x, kernels)
     in_hw, kernel_hw = x3.shape[1:], w4.shape[2:]
-    out_hw = conv_output_shape(
-        in_hw, kernel_hw, stride=stride, padding=padding, dilation=dilation
-    )
-    pads = resolve_padding(padding, in_hw, kernel_hw, stride, dilation)
-    xp = _pad(x3, pads, mode)
+    out_hw = output_shape(in_hw, kernel_hw, stride, padding, dilation)
+    pads = padding_amounts(padding, in_hw, kernel_hw, stride, dilation)
+    xp = _pad(x3, pads, pad_mode)
     if flip:
         w4 = w4[..., ::-1, ::-1]
     out = _conv_fast.correlate(xp, w4, stride, dilation, out_hw)
@@ -339,7 +315,11 @@ def relu(x, *, leak=0.0):
     """
     if isinstance(leak, bool) or not isinstance(leak, numbers.Real) or not np.isfinite(leak):
         raise ParameterError(f"`leak` must be a finite number (got {leak!r})")
-    x = _as_float_array(x, "x")
+    return rectify(_as_float_array(x, "x"), float(leak))
+
+
+def rectify(x, leak):
+    """:func:`relu` of a float32 array with a finite ``leak`` (nothing is checked again)."""
     if leak == 0:
         return np.maximum(x, np.float32(0))
     if 0 < leak <= 1:

@@ -7,26 +7,7 @@ import numbers
 import numpy as np
 
 from cnnpipe.errors import ParameterError
-from cnnpipe.ops.args import as_pair
-
-POOL_MODES = ("max", "mean", "avg", "sum", "min", "l2")
-EDGES = ("keep", "drop")
-
-
-def _check_choice(value, choices, what):
-    key = value.strip().lower() if isinstance(value, str) else value
-    if key not in choices:
-        raise ParameterError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
-    return key
-
-
-def _check_mode(mode):
-    mode = _check_choice(mode, POOL_MODES, "pooling mode")
-    return "mean" if mode == "avg" else mode
-
-
-def _check_edge(edge):
-    return _check_choice(edge, EDGES, "edge rule")
+from cnnpipe.ops.args import EDGES, as_choice, pool_args
 
 
 def _check_positive(value, name):
@@ -35,6 +16,9 @@ def _check_positive(value, name):
     if value < 1:
         raise ParameterError(f"`{name}` must be >= 1 (got {value!r})")
     return int(value)
+
+
+_TOO_SMALL = "use a smaller `window` or `edge=\"keep\"`"
 
 
 def _size(n, k, s, edge):
@@ -78,13 +62,11 @@ def pool_output_size(n, k, s, edge="keep"):
     n = _check_positive(n, "n")
     k = _check_positive(k, "window")
     s = _check_positive(s, "stride")
-    edge = _check_edge(edge)
+    edge = as_choice(edge, EDGES, "edge")
     out = _size(n, k, s, edge)
     if out is None:
-        raise ParameterError(
-            f"pooling window {k} is longer than the feature map ({n}); "
-            f"use a smaller --window or --edge keep"
-        )
+        raise ParameterError(f"pooling window {k} is longer than the feature map ({n}); "
+                             + _TOO_SMALL)
     return out
 
 
@@ -98,18 +80,20 @@ def pool_output_shape(in_hw, window, stride=None, edge="keep"):
     >>> pool_output_shape((7, 6), 3, stride=2, edge="drop")
     (3, 2)
     """
-    kh, kw = as_pair(window, "window")
-    sh, sw = (kh, kw) if stride is None else as_pair(stride, "stride")
-    edge = _check_edge(edge)
+    window, stride, _, edge = pool_args(window, stride, "max", edge)
+    return output_shape(in_hw, window, stride, edge)
+
+
+def output_shape(in_hw, window, stride, edge):
+    """:func:`pool_output_shape` for arguments read by :func:`~cnnpipe.ops.args.pool_args`."""
+    (kh, kw), (sh, sw) = window, stride
     n_h, n_w = (int(v) for v in in_hw)
     if n_h < 1 or n_w < 1:
         raise ParameterError(f"cannot pool an empty {n_h}x{n_w} feature map")
     out_h, out_w = _size(n_h, kh, sh, edge), _size(n_w, kw, sw, edge)
     if out_h is None or out_w is None:
-        raise ParameterError(
-            f"pooling window {kh}x{kw} is larger than the {n_h}x{n_w} feature map; "
-            f"use a smaller --window or --edge keep"
-        )
+        raise ParameterError(f"pooling window {kh}x{kw} is larger than the {n_h}x{n_w} "
+                             "feature map; " + _TOO_SMALL)
     return (out_h, out_w)
 
 
@@ -125,19 +109,13 @@ def pool_windows(n, k, s, edge="keep"):
     return [(start, min(start + k, n)) for start in range(0, out * s, s)]
 
 
-def _prepare(x, window, stride, mode, edge):
-    kh, kw = as_pair(window, "window")
-    sh, sw = (kh, kw) if stride is None else as_pair(stride, "stride")
-    mode = _check_mode(mode)
-    edge = _check_edge(edge)
+def _as_map(x):
     array = np.asarray(x)
     if array.dtype.kind not in "biuf":
         raise ParameterError(f"`x` must be a numeric array (got dtype {array.dtype})")
     if array.ndim < 2:
         raise ParameterError(f"`x` must have at least 2 axes to pool (got shape {array.shape})")
-    array = array.astype(np.float32, copy=False)
-    out_hw = pool_output_shape(array.shape[-2:], (kh, kw), (sh, sw), edge)
-    return array, (kh, kw), (sh, sw), mode, edge, out_hw
+    return array.astype(np.float32, copy=False)
 
 
 def _counts(n, k, s, out):
@@ -222,7 +200,15 @@ def pool2d(x, window=2, stride=None, mode="max", edge="keep"):
     array([[ 3.,  5.],
            [13., 15.]], dtype=float32)
     """
-    x, (kh, kw), (sh, sw), mode, edge, (oh, ow) = _prepare(x, window, stride, mode, edge)
+    window, stride, mode, edge = pool_args(window, stride, mode, edge)
+    return pool(_as_map(x), window, stride, mode, edge)
+
+
+def pool(x, window, stride, mode, edge):
+    """:func:`pool2d` of a float32 array, with arguments already read by
+    :func:`~cnnpipe.ops.args.pool_args` (nothing is checked again)."""
+    (kh, kw), (sh, sw) = window, stride
+    oh, ow = output_shape(x.shape[-2:], window, stride, edge)
     n_h, n_w = x.shape[-2:]
     reduce = {"max": np.maximum, "min": np.minimum}.get(mode, np.add)
     # Every mode is separable: reduce the rows of each window first, then its
@@ -274,7 +260,15 @@ def pool_provenance(x2d, window=2, stride=None, mode="max", edge="keep"):
     array = np.asarray(x2d)
     if array.ndim != 2:
         raise ParameterError(f"`x2d` must be a 2-D map (got shape {array.shape})")
-    array, (kh, kw), (sh, sw), mode, edge, (oh, ow) = _prepare(array, window, stride, mode, edge)
+    window, stride, mode, edge = pool_args(window, stride, mode, edge)
+    return provenance(_as_map(array), window, stride, mode, edge)
+
+
+def provenance(array, window, stride, mode, edge):
+    """:func:`pool_provenance` of a float32 2-D map, arguments already read by
+    :func:`~cnnpipe.ops.args.pool_args`."""
+    (kh, kw), (sh, sw) = window, stride
+    oh, ow = output_shape(array.shape, window, stride, edge)
     n_h, n_w = array.shape
     result = {
         "row0": np.repeat(np.arange(oh) * sh, ow).reshape(oh, ow),
@@ -296,5 +290,5 @@ def pool_provenance(x2d, window=2, stride=None, mode="max", edge="keep"):
                 winner_row[r, c] = r0 + flat // (c1 - c0)
                 winner_col[r, c] = c0 + flat % (c1 - c0)
         result["winner_row"], result["winner_col"] = winner_row, winner_col
-    result["value"] = pool2d(array, (kh, kw), (sh, sw), mode, edge)
+    result["value"] = pool(array, window, stride, mode, edge)
     return result
