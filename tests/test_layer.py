@@ -5,8 +5,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from cnnpipe import layer
-from cnnpipe.kernels import Kernel
 from cnnpipe.errors import ParameterError
+from cnnpipe.kernels import Kernel
 from cnnpipe.layer import Params, iter_detectors
 from cnnpipe.ops import engines as _conv_fast
 from tests.conftest import SAMPLES

@@ -186,7 +186,8 @@ def test_reflect_padding_larger_than_the_map_is_refused():
         ({"padding": "sometimes"}, "`padding` must be valid, same, full"),
         ({"padding": -1}, "`padding` must be >= 0"),
         ({"padding": (1, 2, 3)}, "`padding`"),
-        ({"pad_mode": "mirror"}, "`pad_mode` must be one of zeros, reflect, replicate, circular (got 'mirror')"),
+        ({"pad_mode": "mirror"},
+         "`pad_mode` must be one of zeros, reflect, replicate, circular (got 'mirror')"),
         ({"flip": "yes"}, "`flip` must be True or False"),
     ],
 )
@@ -370,7 +371,8 @@ def test_overlapping_three_by_three_stride_two_against_reference():
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [
-        ({"mode": "mx"}, "`mode` must be one of max, mean, avg, sum, min, l2 (got 'mx'); did you mean 'max'?"),
+        ({"mode": "mx"},
+         "`mode` must be one of max, mean, avg, sum, min, l2 (got 'mx'); did you mean 'max'?"),
         ({"edge": "pad"}, "`edge` must be one of keep, drop (got 'pad')"),
         ({"window": 0}, "`window` must be >= 1 (got 0)"),
         ({"stride": 0}, "`stride` must be >= 1 (got 0)"),
