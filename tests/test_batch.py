@@ -229,19 +229,26 @@ def test_workers_are_a_budget_of_cores(monkeypatch):
     assert threads_per_input(16, 1) == 8  # never more threads than cores
 
 
-def test_serial_batch_restores_the_thread_settings_it_changed(tmp_path):
+def test_serial_batch_restores_the_thread_settings_it_changed(tmp_path, monkeypatch):
     from cnnpipe import layer
     from cnnpipe.batch import run_batch
+    from cnnpipe.batch.executors import inline
     from cnnpipe.ops import engines as _conv_fast
     from cnnpipe.outputs import RunConfig
 
     write_png(tmp_path / "a.png", np.zeros((6, 6)))
     seen = []
+    real = inline.process
+
+    def spy(job, config):  # the settings while the input is being worked on
+        seen.append((layer.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS))
+        return real(job, config)
+
+    monkeypatch.setattr(inline, "process", spy)
     config = RunConfig(params=layer.Params(), kernels=(), out_root=str(tmp_path / "out"))
     before = (layer.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS)
-    run_batch(discover([str(tmp_path / "a.png")]), config, workers=1,
-              on_start=lambda job: seen.append(
-                  (layer.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS)))
+    result = run_batch(discover([str(tmp_path / "a.png")]), config, workers=1)
+    assert result.counts["ok"] == 1
     assert seen == [(1, 1, 1)]
     assert (layer.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS) == before
 

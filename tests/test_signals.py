@@ -147,3 +147,37 @@ def test_an_interrupt_swallowed_by_a_weakref_callback_still_stops_the_run():
     finally:
         interrupt._pending.clear()
     interrupt.check()  # nothing pending: no exception
+
+
+# --- signals at random moments (more trials: benchmarks/stress_signals.py) -----------------
+
+TRIALS = 20
+
+
+@pytest.fixture(scope="module")
+def trial_inputs(tmp_path_factory):
+    from signal_trials import make_inputs
+
+    return make_inputs(tmp_path_factory.mktemp("trial-inputs"), count=10, size=96)
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["one-signal", "two-signals"])
+def test_signals_at_random_moments_never_hang_crash_or_leave_partial_output(
+        trial_inputs, tmp_path, signals):
+    # SIGINT or SIGTERM, to the main process or its whole group (a terminal's Ctrl-C),
+    # at a random moment of a -j 2 batch: from start-up to the last input
+    from signal_trials import run_trial
+
+    rng = np.random.default_rng(2026 + signals)
+    trials = [run_trial(trial_inputs, tmp_path / f"out{i}", rng, signals=signals)
+              for i in range(TRIALS)]
+    failures = [(i, t.how, "group" if t.group else "main", t.problems, t.stderr[-400:])
+                for i, t in enumerate(trials) if t.problems]
+    assert not failures
+    midway = [t for t in trials if t.stopped_midway and t.complete < 10]
+    assert len(midway) >= TRIALS // 4, [(t.signals, t.returncode, t.complete) for t in trials]
+    if signals == 1:  # the first signal lets the inputs in flight finish, and says so
+        assert any("cnnpipe: stopping: finishing " in t.stderr and "(Ctrl-C again to abort)"
+                   in t.stderr for t in midway)
+    else:  # the second one does not wait for them
+        assert max(t.seconds_after_last_signal for t in trials if t.signals == 2) < 5.0

@@ -42,16 +42,19 @@ class LazyGroup(click.Group):
     """
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
-             **extra):
+             final=False, **extra):
+        from cnnpipe import interrupt
         from cnnpipe.cli.exits import after_success, exit_code_for
 
         try:
             returned = super().main(args, prog_name, complete_var, standalone_mode=False,
                                     **extra)
         except BaseException as exc:  # noqa: BLE001 - the funnel decides, or re-raises
-            code = exit_code_for(exc)
+            with interrupt.deferred(final=final):  # a second Ctrl-C must not cut this short
+                code = exit_code_for(exc)
         else:
-            code = after_success(returned)
+            with interrupt.deferred(final=final):
+                code = after_success(returned)
         if standalone_mode:
             sys.exit(int(code))
         return int(code)
@@ -117,4 +120,8 @@ def main(argv=None) -> None:
     # SIGTERM becomes an exception so ``finally`` blocks remove temporary files;
     # both signals are also remembered, in case the exception is swallowed.
     interrupt.install()
-    cli.main(args=argv, prog_name="cnnpipe")
+    try:
+        code = cli.main(args=argv, prog_name="cnnpipe", standalone_mode=False, final=True)
+    finally:
+        interrupt.hold()  # on the way out: a late signal changes nothing, prints nothing
+    sys.exit(code)

@@ -196,7 +196,11 @@ batch_options = _stack(
                       "N threads. -j 1 stays on one core. Default: all cores."),
     click.option("--skip-existing", is_flag=True,
                  help="Skip inputs whose output folder is complete with the same settings."),
-    click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails."),
+    click.option("--fail-fast", is_flag=True,
+                 help="Start no input after the first one that fails."),
+    click.option("--retries", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Run an input again up to this many times when its worker process "
+                      "dies (killed, out of memory, a crash in a codec)."),
     click.option("-n", "--dry-run", is_flag=True,
                  help="List what would be written; write nothing."),
 )

@@ -64,8 +64,8 @@ def run(inputs, **options):
         _dry_run(jobs, config, opts)
         return
     started = time.perf_counter()
-    reports = _execute(jobs, config, opts)
-    _finish(jobs, reports, kernels, opts, time.perf_counter() - started, network)
+    result, note = _execute(jobs, config, opts)
+    _finish(result, kernels, opts, time.perf_counter() - started, note)
 
 
 def _check_inputs(inputs) -> None:
@@ -155,12 +155,17 @@ def _dry_run(jobs, config, opts) -> None:
 
 
 def _execute(jobs, config, opts):
-    """Run every job with a progress bar on a terminal; print failures and --json records."""
+    """Run every job with a progress bar on a terminal; print failures and --json records.
+
+    Returns the batch result and the --edge keep note, found while the records
+    stream by (they are not kept).
+    """
     import os
 
     from cnnpipe import batch
 
     out, err = console.stdout(pipe_width=120), console.stderr()
+    notes = []
     progress = _progress(err, len(jobs))
     task = progress.add_task("cnnpipe", total=len(jobs), current="") if progress else None
 
@@ -181,43 +186,54 @@ def _execute(jobs, config, opts):
                         style="red", soft_wrap=True)
             if report.get("traceback"):
                 sys.stderr.write(report["traceback"])
+        elif not notes and not opts.quiet:
+            notes.extend(filter(None, [_edge_keep_note([report], opts, config.network)]))
         if progress is not None:
             progress.advance(task)
+
+    def on_stopping(running):
+        (progress.console if progress is not None else err).print(
+            f"cnnpipe: stopping: finishing {running} input{'s' * (running != 1)} "
+            "(Ctrl-C again to abort)", markup=False, highlight=False, soft_wrap=True)
 
     try:
         if progress is not None:
             progress.start()
-        return batch.run_batch(jobs, config, workers=opts.workers or os.cpu_count() or 1,
-                               on_start=on_start, on_result=on_result,
-                               fail_fast=opts.fail_fast)
+        result = batch.run_batch(jobs, config, workers=opts.workers or os.cpu_count() or 1,
+                                 on_start=on_start, on_result=on_result,
+                                 on_stopping=on_stopping, on_warning=console.warn,
+                                 fail_fast=opts.fail_fast, retries=opts.retries)
     finally:
         if progress is not None:
             progress.stop()
+    return result, (notes[0] if notes else None)
 
 
-def _finish(jobs, reports, kernels, opts, elapsed, network=None) -> None:
-    """Tables on stdout, the summary line on stderr, and the exit code of the batch."""
-    from cnnpipe import batch
+def _finish(result, kernels, opts, elapsed, note=None) -> None:
+    """Tables on stdout, the summary line on stderr, and the exit code of the batch.
+
+    An interrupted batch still says what it did; the error funnel then says
+    "interrupted" and exits 130 (143 for SIGTERM).
+    """
     from cnnpipe.errors import ExitCode, Reported
 
-    counts = batch.summarize(reports)
-    if not opts.quiet and not opts.as_json and counts["ok"]:  # no table about nothing
-        _show_results(console.stdout(pipe_width=120), kernels, reports, opts.table_max)
-    if not opts.quiet:
-        not_run = len(jobs) - len(reports)
-        extra = f", {not_run} not started (--fail-fast)" if not_run else ""
+    counts = result.counts
+    shown = result.rows and counts["ok"] and not result.interrupted  # no table about nothing
+    if not opts.quiet and not opts.as_json and shown:
+        _show_results(console.stdout(pipe_width=120), kernels, result.rows, opts.table_max)
+    if not opts.quiet or result.interrupted:
+        why = "interrupted" if result.interrupted else "--fail-fast"
+        extra = f", {result.not_started} not started ({why})" if result.not_started else ""
         console.stderr().print(
             f"cnnpipe: {counts['ok']} processed, {counts['failed']} failed, "
             f"{counts['skipped']} skipped{extra} in {elapsed:.1f} s -> {opts.out_root}",
             markup=False, highlight=False, soft_wrap=True)
-        note = _edge_keep_note(reports, opts, network)
         if note:
             console.say(f"note: {note}")
+    if result.interrupted:
+        return
     if counts["failed"]:
-        failed = [r for r in reports if r["status"] == "failed"]
-        usage = all(r.get("usage_error") for r in failed) and counts["ok"] + counts[
-            "skipped"] == 0
-        raise Reported(ExitCode.USAGE if usage else ExitCode.FAILED)
+        raise Reported(ExitCode.USAGE if result.usage_only else ExitCode.FAILED)
 
 
 def _edge_keep_note(reports, opts, network) -> str | None:
