@@ -180,12 +180,7 @@ def _execute(jobs, config, opts):
             out.file.write(_json_line(report))
             out.file.flush()
         if report["status"] == "failed":
-            label = "stdin" if job.source == "-" else (job.source or "''")
-            where = progress.console if progress is not None else err
-            where.print(f"{label}: {report['error']}", markup=False, highlight=False,
-                        style="red", soft_wrap=True)
-            if report.get("traceback"):
-                sys.stderr.write(report["traceback"])
+            _say_failure(progress.console if progress is not None else err, job, report)
         elif not notes and not opts.quiet:
             notes.extend(filter(None, [_edge_keep_note([report], opts, config.network)]))
         if progress is not None:
@@ -207,6 +202,15 @@ def _execute(jobs, config, opts):
         if progress is not None:
             progress.stop()
     return result, (notes[0] if notes else None)
+
+
+def _say_failure(where, job, report) -> None:
+    """One line on stderr for a failed input (and its traceback under --debug)."""
+    label = "stdin" if job.source == "-" else (job.source or "''")
+    where.print(f"{label}: {report['error']}", markup=False, highlight=False, style="red",
+                soft_wrap=True)
+    if report.get("traceback"):
+        sys.stderr.write(report["traceback"])
 
 
 def _finish(result, kernels, opts, elapsed, note=None) -> None:
