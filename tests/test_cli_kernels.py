@@ -128,8 +128,9 @@ def test_overview_table_text():
 
 def test_matrix_card_right_aligns_and_shows_signs_without_colour():
     text = render(kernel_card(kernel("a=1,-10;-0.5,2")))
-    assert "│  1.0000 │ -10.0000 │" in text
-    assert "│ -0.5000 │   2.0000 │" in text
+    # one number format everywhere (cnnpipe.numbers): integers bare, 3 significant digits
+    assert "│    1 │ -10 │" in text
+    assert "│ -0.5 │   2 │" in text
 
 
 def test_matrix_card_marks_negatives_red_with_colour():

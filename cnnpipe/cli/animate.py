@@ -210,9 +210,6 @@ def _cell(text, width, marked, style):
 
 
 def _num(value) -> str:
-    value = float(value)
-    if value == 0:
-        return "0"
-    if value == round(value) and abs(value) < 1e6:
-        return str(int(value))
-    return f"{value:.2f}"
+    from cnnpipe.numbers import format_number
+
+    return format_number(value)

@@ -143,9 +143,6 @@ def _result_table(result, title):
 
 
 def _num(value) -> str:
-    value = float(value)
-    if value == 0:
-        return "0"
-    if value == round(value):
-        return str(int(value))
-    return f"{value:.2f}".rstrip("0")
+    from cnnpipe.numbers import format_number
+
+    return format_number(value)

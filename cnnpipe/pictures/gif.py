@@ -2,13 +2,15 @@
 
 Frame layout (every frame the same size, in pixels)::
 
-    width  = max(MIN_WIDTH, 2*MARGIN + CELL*(in_cols + out_cols) + GAP)
-    height = 2*MARGIN + TITLE + CELL*max(in_rows, out_rows) + FOOTER
+    width  = max(MIN_WIDTH, 2*MARGIN + cell*(in_cols + out_cols) + GAP)
+    height = 2*MARGIN + TITLE + cell*max(in_rows, out_rows) + FOOTER
 
 ``in_rows x in_cols`` is the larger of the padded input and the activated
 feature map plus the rows/cols that pooling windows hang past it;
 ``out_rows x out_cols`` is the larger of the feature map and the pooled map.
-With the defaults (CELL 40, MARGIN 20, GAP 40, TITLE 28, FOOTER 60,
+``cell`` is CELL (40 px), or wider when the widest number of the grids needs it
+(numbers are never cut: they are written as everywhere else, see
+:mod:`cnnpipe.numbers`). With the defaults (CELL 40, MARGIN 20, GAP 40, TITLE 28, FOOTER 60,
 MIN_WIDTH 480) the tutorial's 7x7 X gives 560 x 408.
 """
 
@@ -18,6 +20,7 @@ import functools
 
 from PIL import Image, ImageDraw, ImageFont
 
+from cnnpipe.numbers import format_number
 from cnnpipe.teaching.animation import Step, Walk, hang
 
 CELL = 40
@@ -57,8 +60,9 @@ def grid_extent(walk: Walk) -> tuple[int, int, int, int]:
 def frame_size(walk: Walk) -> tuple[int, int]:
     """``(width, height)`` of every frame, by the formula in the module docstring."""
     in_rows, in_cols, out_rows, out_cols = grid_extent(walk)
-    width = max(MIN_WIDTH, 2 * MARGIN + CELL * (in_cols + out_cols) + GAP)
-    height = 2 * MARGIN + TITLE + CELL * max(in_rows, out_rows) + FOOTER
+    cell = cell_size(walk)
+    width = max(MIN_WIDTH, 2 * MARGIN + cell * (in_cols + out_cols) + GAP)
+    height = 2 * MARGIN + TITLE + cell * max(in_rows, out_rows) + FOOTER
     return width, height
 
 
@@ -67,17 +71,20 @@ def _font(size: int):
     return ImageFont.load_default(size=size)
 
 
-def _num(value) -> str:
-    value = float(value)
-    if value == 0:
-        return "0"
-    if value == round(value) and abs(value) < 1e4:
-        return str(int(value))
-    return f"{value:.2f}".rstrip("0") if abs(value) < 100 else f"{value:.3g}"
+_num = format_number  # the same numbers as the arithmetic line and the terminal
 
 
-def _cell_box(x0, y0, r, c):
-    return (x0 + c * CELL, y0 + r * CELL, x0 + (c + 1) * CELL, y0 + (r + 1) * CELL)
+def cell_size(walk: Walk) -> int:
+    """Side of one grid cell in px: CELL, or the widest number plus a margin."""
+    font = _font(16)
+    values = [walk.padded, walk.activated, walk.conv] + (
+        [walk.pooled] if walk.pooled is not None else [])
+    widest = max(font.getlength(_num(v)) for grid in values for v in grid.ravel())
+    return max(CELL, int(widest) + 10)
+
+
+def _cell_box(x0, y0, r, c, cell=CELL):
+    return (x0 + c * cell, y0 + r * cell, x0 + (c + 1) * cell, y0 + (r + 1) * cell)
 
 
 def _centered(draw, box, text, font, fill):
@@ -88,13 +95,14 @@ def _centered(draw, box, text, font, fill):
 def render_frame(walk: Walk, step: Step) -> Image.Image:
     """One RGB frame: the input grid with the window, the output grid filling, the arithmetic."""
     width, height = frame_size(walk)
+    cell = cell_size(walk)
     in_rows, in_cols, out_rows, out_cols = grid_extent(walk)
     image = Image.new("RGB", (width, height), _WHITE)
     draw = ImageDraw.Draw(image)
     big, small, tiny = _font(16), _font(14), _font(10)
 
     left_x, top_y = MARGIN, MARGIN + TITLE
-    right_x = MARGIN + CELL * in_cols + GAP
+    right_x = MARGIN + cell * in_cols + GAP
     conv_stage = step.stage == "conv"
     grid = walk.padded if conv_stage else walk.activated
     output = walk.conv if conv_stage else walk.pooled
@@ -117,12 +125,12 @@ def render_frame(walk: Walk, step: Step) -> Image.Image:
     for r in range(step.row0, step.row1):
         for c in range(step.col0, step.col1):
             if r >= grid.shape[0] or c >= grid.shape[1]:
-                box = _cell_box(left_x, top_y, r, c)
+                box = _cell_box(left_x, top_y, r, c, cell)
                 draw.rectangle(box, fill=_OFF, outline=_GRID)
                 _centered(draw, box, "-", small, _DIM)
     for r in range(grid.shape[0]):
         for c in range(grid.shape[1]):
-            box = _cell_box(left_x, top_y, r, c)
+            box = _cell_box(left_x, top_y, r, c, cell)
             padding_cell = conv_stage and not (
                 top <= r < top + walk.image.shape[0] and left <= c < left + walk.image.shape[1])
             fill = _WINDOW if (r, c) in in_window else (_PAD if padding_cell else _WHITE)
@@ -136,22 +144,23 @@ def render_frame(walk: Walk, step: Step) -> Image.Image:
                           font=tiny, fill=_WEIGHT, anchor="rd")
             else:
                 _centered(draw, box, _num(grid[r, c]), big, colour)
-    x0, y0 = left_x + step.col0 * CELL, top_y + step.row0 * CELL
-    x1, y1 = left_x + step.col1 * CELL, top_y + step.row1 * CELL
+    x0, y0 = left_x + step.col0 * cell, top_y + step.row0 * cell
+    x1, y1 = left_x + step.col1 * cell, top_y + step.row1 * cell
     draw.rectangle((x0, y0, x1, y1), outline=_BOX, width=3)
 
     for r in range(output.shape[0]):
         for c in range(output.shape[1]):
-            box = _cell_box(right_x, top_y, r, c)
+            box = _cell_box(right_x, top_y, r, c, cell)
             done = (r, c) < (step.out_row, step.out_col)
             current = (r, c) == (step.out_row, step.out_col)
             fill = _CURRENT if current else (_FILLED if done else _EMPTY)
             draw.rectangle(box, fill=fill, outline=_GRID)
             if done or current:
                 _centered(draw, box, _num(output[r, c]), big, _INK)
-    draw.rectangle(_cell_box(right_x, top_y, step.out_row, step.out_col), outline=_BOX, width=3)
+    draw.rectangle(_cell_box(right_x, top_y, step.out_row, step.out_col, cell), outline=_BOX,
+                   width=3)
 
-    footer_y = top_y + CELL * max(in_rows, out_rows) + 10
+    footer_y = top_y + cell * max(in_rows, out_rows) + 10
     stage_name = "Convolution" if conv_stage else "Pooling"
     where = (f"{stage_name} step {step.number}/{step.total}: window rows {step.row0}-"
              f"{step.row1 - 1}, cols {step.col0}-{step.col1 - 1} -> cell "

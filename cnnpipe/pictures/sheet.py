@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cnnpipe.errors import ParameterError
+from cnnpipe.numbers import format_number
 from cnnpipe.pictures.colormaps import lut
 from cnnpipe.pictures.mapping import to_png_pixels
 
@@ -103,10 +104,7 @@ def _thumbnail_of_pixels(pixels: np.ndarray, target: int, palette=None) -> np.nd
     return np.repeat(np.repeat(pixels, k, axis=0), k, axis=1)
 
 
-def _fmt(v: float) -> str:
-    if v == 0:
-        return "0"
-    return f"{v:.3g}"
+_fmt = format_number
 
 
 def _font(size: int):

@@ -8,6 +8,8 @@ import numpy as np
 from rich.table import Table
 from rich.text import Text
 
+from cnnpipe.numbers import format_number, format_sum
+
 #: Matrices wider or taller than this are summarised instead of drawn.
 MAX_SHOWN_SIDE = 9
 
@@ -19,17 +21,9 @@ def size_text(shape: tuple[int, ...]) -> str:
     return f"{shape[0]}x{shape[1]}"
 
 
-def _number_format(values: np.ndarray) -> str:
-    """One format per matrix, so the decimal points line up."""
-    if np.all(values == np.round(values)) and np.abs(values).max() < 1e6:
-        return "{:.0f}"
-    return "{:.4f}"
-
-
-def number_text(value: float, fmt: str = "{:.4g}") -> str:
-    """A weight as text, with ``-0`` shown as ``0``."""
-    text = fmt.format(value)
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+def number_text(value: float) -> str:
+    """A weight as text (:func:`cnnpipe.numbers.format_number`)."""
+    return format_number(value)
 
 
 def kernels_overview_table(kernels: Iterable) -> Table:
@@ -41,9 +35,7 @@ def kernels_overview_table(kernels: Iterable) -> Table:
     table.add_column("description")
     for k in kernels:
         total = float(np.asarray(k.weights, dtype=np.float64).sum())
-        if abs(total) < 1e-6:
-            total = 0.0
-        table.add_row(k.name, size_text(k.shape), number_text(total), k.description)
+        table.add_row(k.name, size_text(k.shape), format_sum(total), k.description)
     return table
 
 
@@ -56,13 +48,12 @@ def _matrix_table(weights: np.ndarray, max_side: int) -> Table:
                       "use --json")
         return table
     table = Table(show_header=False)
-    fmt = _number_format(weights)
     for _ in range(kw):
         table.add_column(justify="right", no_wrap=True)
     for row in weights:
         cells = []
         for value in row:
-            text = number_text(float(value), fmt)
+            text = number_text(float(value))
             # Negative weights in red; the minus sign keeps them distinct without colour.
             style = "red" if text.startswith("-") else ("dim" if float(value) == 0 else "")
             cells.append(Text(text, style=style))

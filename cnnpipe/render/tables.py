@@ -8,25 +8,20 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from cnnpipe.numbers import format_number, format_sum
+
 NEGATIVE = "red"
 ZERO = "dim"
 HIGHLIGHT = "bold reverse"
 
 
-def format_value(value: float, decimals: int = 2) -> str:
-    """A compact number: integers without decimals, others rounded; -0 shown as 0."""
-    value = float(value)
-    if value == 0:
-        return "0"
-    if np.isfinite(value) and value == round(value) and abs(value) < 1e9:
-        return str(int(value))
-    if abs(value) >= 1e5 or abs(value) < 10 ** -decimals:
-        return f"{value:.{decimals}e}"
-    return f"{value:.{decimals}f}"
+def format_value(value: float) -> str:
+    """A number as cnnpipe shows it everywhere (:func:`cnnpipe.numbers.format_number`)."""
+    return format_number(value)
 
 
 def matrix_table(array: np.ndarray, title: str | None = None, *, caption: str | None = None,
-                 highlight: set[tuple[int, int]] | None = None, decimals: int = 2,
+                 highlight: set[tuple[int, int]] | None = None,
                  row_labels: bool = True) -> Table:
     """A 2-D array as a table: numbers right-aligned, negatives red, zeros dim.
 
@@ -51,7 +46,7 @@ def matrix_table(array: np.ndarray, title: str | None = None, *, caption: str | 
             cells = []
             for col in range(start, stop):
                 value = array[row, col]
-                text = format_value(value, decimals)
+                text = format_value(value)
                 style = NEGATIVE if value < 0 else (ZERO if value == 0 else "")
                 if (row, col) in highlight:
                     text = f"*{text}"
@@ -122,7 +117,7 @@ def summary_table(manifest: dict, title: str | None = None) -> Table:
     table.add_column("file")
     for entry in manifest.get("maps", []):
         shape = "×".join(str(n) for n in entry["shape"])
-        cells = [Text(format_value(entry[key], 3), style=NEGATIVE if entry[key] < 0 else "")
+        cells = [Text(format_value(entry[key]), style=NEGATIVE if entry[key] < 0 else "")
                  for key in ("min", "max", "mean")]
         zeros = f"{100 * entry['zero_fraction']:.0f}%" if entry["stage"] in ("relu", "pool") else ""
         table.add_row(entry["stage"], entry.get("kernel") or "", shape, *cells, zeros,
@@ -169,6 +164,6 @@ def detectors_table(kernels, *, show_matrices: int = 5) -> Table:
             weights = rows
         else:
             weights = Text(f"{w.size} weights", style="dim")
-        table.add_row(k.name, size, format_value(float(w.sum()), 3), weights,
-                      getattr(k, "description", ""))
+        total = float(np.asarray(w, dtype=np.float64).sum())
+        table.add_row(k.name, size, format_sum(total), weights, getattr(k, "description", ""))
     return table

@@ -14,6 +14,7 @@ import numpy as np
 
 from cnnpipe import ops
 from cnnpipe.layer import Params, activate, convolve, pool
+from cnnpipe.numbers import format_number
 
 #: The tutorial's 7x7 picture of an X (B. Rohrer, "How do Convolutional Neural
 #: Networks work?", 2016): the default input of ``cnnpipe animate``.
@@ -60,8 +61,8 @@ class Step:
         dot, minus, more = ("*", "-", "...") if ascii_only else ("·", "−", "…")
 
         def num(v):
-            text = _short(v)
-            return text.replace("-", minus)
+            text = _short(v)  # a leading minus only: "4e-4" keeps its exponent's hyphen
+            return minus + text[1:] if text.startswith("-") else text
 
         if self.stage == "conv":
             terms = [f"{num(x)}{dot}{_paren(num(w), minus)}"
@@ -76,13 +77,8 @@ class Step:
         return f"{name}({', '.join(values)}) = {num(self.value)}"
 
 
-def _short(value) -> str:
-    value = float(value)
-    if value == 0:
-        return "0"
-    if value == round(value) and abs(value) < 1e6:
-        return str(int(value))
-    return f"{value:.3g}"
+# The grid and the arithmetic line show the same numbers: one formatter (cnnpipe.numbers).
+_short = format_number
 
 
 def _paren(text: str, minus: str) -> str:
