@@ -158,7 +158,7 @@ def test_provenance_table_for_mean_shows_the_divisor():
     text = render(teaching.provenance_table(pool_provenance(x, mode="mean"), "mean", (2, 2)))
     lines = text.splitlines()
     assert lines[0].split() == ["cell", "rows", "cols", "cells", "partial", "divisor", "mean"]
-    assert lines[2].split() == ["(0,0)", "0..1", "0..1", "4", "4", "2.50"]
+    assert lines[2].split() == ["(0,0)", "0..1", "0..1", "4", "4", "2.5"]  # cnnpipe.numbers
     assert lines[5].split() == ["(1,1)", "2..2", "(of", "2..3)", "2..2", "(of", "2..3)", "1",
                                 "yes", "1", "8"]
     assert "winner" not in text
