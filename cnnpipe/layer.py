@@ -8,17 +8,16 @@ the number of detectors.
 from __future__ import annotations
 
 import numbers
-import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from cnnpipe.errors import ParameterError
 from cnnpipe.ops import conv as _conv
+from cnnpipe.ops import engines as _conv_fast
 from cnnpipe.ops import pool as _pool
 from cnnpipe.ops.args import as_choice, as_padding, as_pair, pool_args
 
@@ -132,16 +131,19 @@ def check_shapes(image_shape: tuple, kernels: Sequence, params: Params) -> None:
             _pool.output_shape(out_hw, params.window, params.stride, params.edge)
 
 
-def convolve(image: np.ndarray, weights: np.ndarray, params: Params) -> np.ndarray:
+def convolve(image: np.ndarray, weights: np.ndarray, params: Params,
+             threads: int | None = None) -> np.ndarray:
     """Apply one or several detectors with the layer's convolution options.
 
     ``image`` is (H, W) or (C, H, W). On a 2-D image ``weights`` is (kh, kw) or
     (K, kh, kw) for K detectors; on a (C, H, W) image a (C, kh, kw) ``weights``
     is one multi-channel detector summed over channels, as a CNN layer does. A 2-D
     detector on a (C, H, W) image runs on each channel separately (``--color
-    rgb``), giving (C, H', W') per detector.
+    rgb``), giving (C, H', W') per detector. ``threads``: the most threads the
+    convolution uses (None: every core).
     """
-    args = (params.conv_stride, params.padding, params.pad_mode, params.dilation, params.flip)
+    args = (params.conv_stride, params.padding, params.pad_mode, params.dilation, params.flip,
+            threads)
     if image.ndim == 3 and weights.ndim == 3:
         return _conv.convolve(image, weights[None], *args)[0]
     if image.ndim == 3:
@@ -163,7 +165,8 @@ def pool(x: np.ndarray, params: Params) -> np.ndarray | None:
         return _pool.pool(x, params.window, params.stride, params.pool, params.edge)
 
 
-def iter_detectors(image: np.ndarray, kernels: Sequence, params: Params) -> Iterator[DetectorMaps]:
+def iter_detectors(image: np.ndarray, kernels: Sequence, params: Params, *,
+                   threads: int | None = None) -> Iterator[DetectorMaps]:
     """Yield each detector's conv, activation and pooled maps, in kernel order.
 
     Consecutive 2-D detectors of one size on a gray image are convolved
@@ -171,24 +174,30 @@ def iter_detectors(image: np.ndarray, kernels: Sequence, params: Params) -> Iter
     output so that the peak memory does not grow with the number of detectors.
     Within a group, the activation and pooling of the next detectors run in
     background threads (numpy releases the GIL) while the caller works on the
-    current one; at most ``WORKERS`` detectors are computed ahead.
+    current one; at most ``min(AHEAD, threads)`` detectors are computed ahead.
+
+    ``threads`` is this input's thread budget (``cnnpipe run -j``; None: every
+    core): the convolution's bands or FFT blocks and the detectors ahead each
+    use at most that many threads.
     """
+    threads = _conv_fast.CORES if threads is None else max(1, int(threads))
     image = np.asarray(image, dtype=np.float32)
     for kernel in kernels:
         check_kernel_fits(image, kernel, params)
     groups = _groups(image, kernels, params)
-    workers = min(WORKERS, max(len(g) for g in groups)) if groups else 0
+    workers = min(AHEAD, threads, max(len(g) for g in groups)) if groups else 0
     if workers <= 1:
         for group in groups:
-            for kernel, conv in zip(group, _convolve_group(image, group, params), strict=True):
+            for kernel, conv in zip(group, _convolve_group(image, group, params, threads),
+                                    strict=True):
                 yield _finish(kernel, conv, params)
         return
-    with ThreadPoolExecutor(workers) as threads:
+    with ThreadPoolExecutor(workers) as pool_threads:
         for group in groups:
-            convs = _convolve_group(image, group, params)
+            convs = _convolve_group(image, group, params, threads)
             ahead: deque = deque()
             for kernel, conv in zip(group, convs, strict=True):
-                ahead.append(threads.submit(_finish, kernel, conv, params))
+                ahead.append(pool_threads.submit(_finish, kernel, conv, params))
                 if len(ahead) > workers:
                     yield ahead.popleft().result()
             while ahead:
@@ -196,56 +205,17 @@ def iter_detectors(image: np.ndarray, kernels: Sequence, params: Params) -> Iter
             del convs
 
 
-#: Threads for the activation and pooling of a group's detectors. Measured on
+#: Detectors whose activation and pooling run ahead in threads, at most. Measured on
 #: 2 cores, 8 detectors on 2048^2: ReLU + max pool 61 ms on one thread, 33 ms on two.
-WORKERS = min(2, os.cpu_count() or 1)
+AHEAD = 2
 
 
-def set_threads(n: int) -> None:
-    """Let the computation of one input use at most ``n`` threads (convolution
-    bands, FFT blocks, activation and pooling ahead). ``cnnpipe run -j`` sets
-    this: ``-j N`` is a budget of N cores, spent on N inputs at once or on the
-    threads of one."""
-    global WORKERS
-    from cnnpipe.ops import engines as _conv_fast
-
-    n = max(1, int(n))
-    _conv_fast.FFT_WORKERS = n
-    _conv_fast.IM2COL_WORKERS = n
-    WORKERS = min(2, n)
-
-
-@contextmanager
-def threads(n: int) -> Iterator[None]:
-    """:func:`set_threads` for the ``with`` block, then the previous settings again.
-
-    OpenBLAS gets one thread meanwhile: our own threads already share the
-    budget, and its threads on top would break it (on 2 cores, 12 detectors on
-    a 1600^2 photo: 110% CPU at ``-j 1`` with them, 97% without, and no slower).
-    """
-    global WORKERS
-    from cnnpipe.ops import blas as _blas
-    from cnnpipe.ops import engines as _conv_fast
-
-    saved = (_conv_fast.FFT_WORKERS, _conv_fast.IM2COL_WORKERS, WORKERS)
-    set_threads(n)
-    try:
-        with _blas.threads(1):
-            yield
-    finally:
-        _conv_fast.FFT_WORKERS, _conv_fast.IM2COL_WORKERS, WORKERS = saved
-
-
-def _convolve_group(image, group, params):
+def _convolve_group(image, group, params, threads):
     # Overflow to inf is reported by the output writer, in one line, not by numpy warnings.
     with np.errstate(over="ignore", invalid="ignore"):
-        return _convolve_group_quiet(image, group, params)
-
-
-def _convolve_group_quiet(image, group, params):
-    if len(group) > 1:
-        return convolve(image, np.stack([k.weights for k in group]), params)
-    return [convolve(image, group[0].weights, params)]
+        if len(group) > 1:
+            return convolve(image, np.stack([k.weights for k in group]), params, threads)
+        return [convolve(image, group[0].weights, params, threads)]
 
 
 def _finish(kernel, conv, params) -> DetectorMaps:
@@ -277,6 +247,7 @@ def _groups(image: np.ndarray, kernels: Sequence, params: Params) -> list[list]:
     return groups
 
 
-def run_pipeline(image: np.ndarray, kernels: Sequence, params: Params) -> list[DetectorMaps]:
+def run_pipeline(image: np.ndarray, kernels: Sequence, params: Params, *,
+                 threads: int | None = None) -> list[DetectorMaps]:
     """All detectors' maps at once (convenient for small inputs and tests)."""
-    return list(iter_detectors(image, kernels, params))
+    return list(iter_detectors(image, kernels, params, threads=threads))

@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from conftest import ROOT, SAMPLES, load_manifest, write_png
 
 from cnnpipe.batch import discover
@@ -229,28 +230,33 @@ def test_workers_are_a_budget_of_cores(monkeypatch):
     assert threads_per_input(16, 1) == 8  # never more threads than cores
 
 
-def test_serial_batch_restores_the_thread_settings_it_changed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers, n_inputs, expected", [(1, 1, 1), (1, 2, 1), (2, 1, 2)])
+def test_the_thread_budget_reaches_the_engines_as_an_argument(tmp_path, monkeypatch, workers,
+                                                              n_inputs, expected):
+    # -j N is a budget of N cores: one input at a time on -j 1 gets one thread, a single
+    # input on -j 2 gets two; the engines are told so, no module setting is changed.
     from cnnpipe import layer
     from cnnpipe.batch import run_batch
-    from cnnpipe.batch.executors import inline
-    from cnnpipe.ops import engines as _conv_fast
+    from cnnpipe.kernels import kernel
+    from cnnpipe.ops import engines
     from cnnpipe.outputs import RunConfig
 
-    write_png(tmp_path / "a.png", np.zeros((6, 6)))
     seen = []
-    real = inline.process
+    real = engines.correlate
 
-    def spy(job, config):  # the settings while the input is being worked on
-        seen.append((layer.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS))
-        return real(job, config)
+    def correlate(*args, **kwargs):
+        seen.append(kwargs.get("threads"))
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(inline, "process", spy)
-    config = RunConfig(params=layer.Params(), kernels=(), out_root=str(tmp_path / "out"))
-    before = (layer.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS)
-    result = run_batch(discover([str(tmp_path / "a.png")]), config, workers=1)
-    assert result.counts["ok"] == 1
-    assert seen == [(1, 1, 1)]
-    assert (layer.WORKERS, _conv_fast.IM2COL_WORKERS, _conv_fast.FFT_WORKERS) == before
+    monkeypatch.setattr(engines, "correlate", correlate)
+    paths = [str(write_png(tmp_path / f"{i}.png", np.zeros((6, 6)))) for i in range(n_inputs)]
+    config = RunConfig(params=layer.Params(), kernels=(kernel("box"),),
+                       out_root=str(tmp_path / "out"))
+    before = {name: getattr(engines, name) for name in dir(engines) if name.isupper()}
+    result = run_batch(discover(paths), config, workers=workers)
+    assert result.counts["ok"] == n_inputs
+    assert seen == [min(expected, os.cpu_count() or 1)] * n_inputs
+    assert {name: getattr(engines, name) for name in dir(engines) if name.isupper()} == before
 
 
 def test_j1_keeps_to_one_core(tmp_path):

@@ -49,11 +49,10 @@ def test_every_detector_matches_the_reference_grouped_or_not(monkeypatch, worker
     # group_bytes=1: each detector alone; 10**9: every same-size run in one conv2d call;
     # workers: activation and pooling inline, or several detectors ahead in threads
     monkeypatch.setattr(layer, "GROUP_BYTES", group_bytes)
-    monkeypatch.setattr(layer, "WORKERS", workers)
     rng = np.random.default_rng(3)
     image = rng.random((23, 19)).astype(np.float32)
     kernels = _kernels(rng, SHAPES)
-    maps = list(iter_detectors(image, kernels, params))
+    maps = list(iter_detectors(image, kernels, params, threads=workers))
     assert [m.kernel.name for m in maps] == [k.name for k in kernels]
     for det, kernel in zip(maps, kernels, strict=True):
         conv, act, pooled = _expected(image, kernel, params)
@@ -72,12 +71,12 @@ def test_every_detector_matches_the_reference_grouped_or_not(monkeypatch, worker
 def test_large_image_takes_the_threaded_tiled_engine_and_still_matches(monkeypatch):
     # what a real photo goes through: bands on 2 threads, many small tiles
     monkeypatch.setattr(_conv_fast, "IM2COL_MIN_THREADED", 1)
-    monkeypatch.setattr(_conv_fast, "IM2COL_WORKERS", 2)
     monkeypatch.setattr(_conv_fast, "TILE_BYTES", 512)
     rng = np.random.default_rng(5)
     image = rng.random((61, 47)).astype(np.float32)
     kernels = _kernels(rng, [(3, 3)] * 4)
-    for det, kernel in zip(iter_detectors(image, kernels, Params()), kernels, strict=True):
+    for det, kernel in zip(iter_detectors(image, kernels, Params(), threads=2), kernels,
+                           strict=True):
         conv, act, pooled = _expected(image, kernel, Params())
         assert_allclose(det.conv, conv, rtol=1e-5, atol=1e-5)
         assert_allclose(det.pool, pooled, rtol=1e-5, atol=1e-5)

@@ -21,6 +21,8 @@ from cnnpipe.ops import (
     resolve_padding,
 )
 from cnnpipe.ops import engines as _conv_fast
+from cnnpipe.ops.args import as_padding
+from cnnpipe.ops.conv import convolve
 from tests.reference import ref_conv2d, ref_pool2d
 
 # The SPEC's pooling anchor: a 5x5 feature map, 2x2 windows, stride 2.
@@ -253,9 +255,9 @@ def test_fft_and_tiled_paths_match_reference(monkeypatch, method, stride, dilati
     # tiny tiles: many tiles and a short last one; bands of rows on 3 threads
     monkeypatch.setattr(_conv_fast, "TILE_BYTES", 64)
     monkeypatch.setattr(_conv_fast, "IM2COL_MIN_THREADED", 1)
-    monkeypatch.setattr(_conv_fast, "IM2COL_WORKERS", 3)
     x, k = _random_case(3, (2, 13, 11), (3, 2, 3, 4))
-    out = conv2d(x, k, stride=stride, dilation=dilation, padding=padding, pad_mode=pad_mode)
+    out = convolve(x, k, as_pair(stride, "stride"), as_padding(padding), pad_mode,
+                   as_pair(dilation, "dilation"), False, threads=3)
     pad = resolve_padding(padding, (13, 11), (3, 4), stride, dilation)
     expected = _ref_multichannel(x, k, stride=stride, pad=pad, pad_mode=pad_mode,
                                  dilation=dilation)

@@ -403,11 +403,13 @@ def _type_name(value) -> str:
 
 # --- running ------------------------------------------------------------------------------
 
-def iter_layer(x: np.ndarray, layer: Layer) -> Iterator[DetectorMaps]:
+def iter_layer(x: np.ndarray, layer: Layer, *, threads: int | None = None
+               ) -> Iterator[DetectorMaps]:
     """Yield each detector's maps of one layer on its input ``x``.
 
     ``x`` is (H, W) for a single map or (C, H, W) for C maps. In per-map mode a
     detector named ``d`` yields one result per incoming map, named ``d-m1`` ...
+    ``threads``: the thread budget (see :func:`cnnpipe.layer.iter_detectors`).
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 3 and x.shape[0] == 1:
@@ -418,13 +420,13 @@ def iter_layer(x: np.ndarray, layer: Layer) -> Iterator[DetectorMaps]:
                              f"{layer.in_channels}")
     try:
         if layer.mode == "full":
-            yield from iter_detectors(x, layer.kernels, layer.params)
+            yield from iter_detectors(x, layer.kernels, layer.params, threads=threads)
             return
         planes = [x] if x.ndim == 2 else list(x)
         for k in layer.kernels:
             for j, plane in enumerate(planes, start=1):
                 named = k if len(planes) == 1 else dataclasses.replace(k, name=f"{k.name}-m{j}")
-                yield from iter_detectors(plane, [named], layer.params)
+                yield from iter_detectors(plane, [named], layer.params, threads=threads)
     except ParameterError as exc:
         raise _file_error(f"layer {layer.number}: {exc}") from None
 
@@ -434,7 +436,8 @@ def last_stage(det: DetectorMaps) -> np.ndarray:
     return det.items()[-1][1]
 
 
-def run_network(image: np.ndarray, network: Network) -> list[LayerMaps]:
+def run_network(image: np.ndarray, network: Network, *, threads: int | None = None
+                ) -> list[LayerMaps]:
     """Every layer's maps for ``image`` (H, W) or (C, H, W), in order.
 
     Examples
@@ -446,7 +449,7 @@ def run_network(image: np.ndarray, network: Network) -> list[LayerMaps]:
     x = np.asarray(image, dtype=np.float32)
     results = []
     for layer in network.layers:
-        dets = list(iter_layer(x, layer))
+        dets = list(iter_layer(x, layer, threads=threads))
         x = np.stack([last_stage(d) for d in dets])
         results.append(LayerMaps(layer, dets, x))
     return results

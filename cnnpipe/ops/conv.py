@@ -278,9 +278,10 @@ def conv2d(x, kernels, *, stride=1, padding="valid", pad_mode="zeros", dilation=
     return convolve(x, kernels, stride, padding, pad_mode, dilation, bool(flip))
 
 
-def convolve(x, kernels, stride, padding, pad_mode, dilation, flip):
+def convolve(x, kernels, stride, padding, pad_mode, dilation, flip, threads=None):
     """:func:`conv2d` with arguments already read (pairs, :func:`as_padding`, a known
-    pad mode): nothing but the arrays is checked again."""
+    pad mode): nothing but the arrays is checked again. ``threads``: the most
+    threads to use (None: every core)."""
     x3, w4, squeeze = _conv_operands(x, kernels)
     in_hw, kernel_hw = x3.shape[1:], w4.shape[2:]
     out_hw = output_shape(in_hw, kernel_hw, stride, padding, dilation)
@@ -288,7 +289,7 @@ def convolve(x, kernels, stride, padding, pad_mode, dilation, flip):
     xp = _pad(x3, pads, pad_mode)
     if flip:
         w4 = w4[..., ::-1, ::-1]
-    out = _conv_fast.correlate(xp, w4, stride, dilation, out_hw)
+    out = _conv_fast.correlate(xp, w4, stride, dilation, out_hw, threads=threads)
     return out[0] if squeeze else out
 
 

@@ -39,11 +39,18 @@ FFT_MIN_TAPS = 196
 TILE_BYTES = 1 << 18
 
 
-def correlate(xp, w, stride, dilation, out_hw, *, method=None):
+#: The thread budget of a call that names none (the public ``conv2d``): every core.
+#: ``cnnpipe run -j`` passes its own budget down as ``threads``; nothing changes this.
+CORES = os.cpu_count() or 1
+
+
+def correlate(xp, w, stride, dilation, out_hw, *, method=None, threads=None):
     """Cross-correlate padded ``xp`` (C, Hp, Wp) with ``w`` (K, C, kh, kw).
 
-    ``method`` is "im2col", "fft" or None (choose by kernel size).
+    ``method`` is "im2col", "fft" or None (choose by kernel size); ``threads`` the
+    most threads to use (None: :data:`CORES`).
     """
+    threads = CORES if threads is None else max(1, int(threads))
     kh, kw = w.shape[2:]
     if method is None:
         # The FFT costs the same at any stride; the direct sum shrinks with it.
@@ -53,18 +60,17 @@ def correlate(xp, w, stride, dilation, out_hw, *, method=None):
         if method == "fft" and not (np.isfinite(xp).all() and np.isfinite(w).all()):
             method = "im2col"
     if method == "fft":
-        return _correlate_fft(xp, w, stride, dilation, out_hw)
-    return _correlate_im2col(xp, w, stride, dilation, out_hw)
+        return _correlate_fft(xp, w, stride, dilation, out_hw, threads)
+    return _correlate_im2col(xp, w, stride, dilation, out_hw, threads)
 
 
-#: Threads for the im2col path: bands of output rows run in parallel (numpy's
-#: copies and BLAS release the GIL). Small outputs stay on one thread, where
+#: The im2col path runs bands of output rows on its ``threads`` (numpy's copies
+#: and BLAS release the GIL). Outputs smaller than this stay on one thread, where
 #: starting threads would cost more than it saves.
-IM2COL_WORKERS = os.cpu_count() or 1
 IM2COL_MIN_THREADED = 1 << 18  # output pixels per kernel
 
 
-def _correlate_im2col(xp, w, stride, dilation, out_hw):
+def _correlate_im2col(xp, w, stride, dilation, out_hw, threads):
     channels = xp.shape[0]
     n_kernels, _, kh, kw = w.shape
     oh, ow = out_hw
@@ -72,7 +78,7 @@ def _correlate_im2col(xp, w, stride, dilation, out_hw):
     weights = np.ascontiguousarray(w.reshape(n_kernels, taps), dtype=np.float32)
     out = np.empty((n_kernels, oh, ow), dtype=np.float32)
     rows_per_tile = max(1, min(oh, TILE_BYTES // max(1, taps * ow * 4)))
-    workers = min(IM2COL_WORKERS, -(-oh // rows_per_tile))
+    workers = min(threads, -(-oh // rows_per_tile))
     if workers <= 1 or oh * ow < IM2COL_MIN_THREADED:
         _im2col_rows(xp, weights, (kh, kw), stride, dilation, out, 0, oh, rows_per_tile)
         return out
@@ -152,9 +158,6 @@ def _next_fast_len(n):
 #: about 1.5x more per element; measured with numpy's pocketfft.
 FFT_CACHE_LEN = 512
 
-#: Threads for the FFT path (numpy's FFT releases the GIL).
-FFT_WORKERS = os.cpu_count() or 1
-
 #: Bytes of complex spectra held at once per thread (block row x kernel chunk).
 FFT_CHUNK_BYTES = 32 << 20
 
@@ -179,7 +182,7 @@ def _block_len(footprint, needed):
     return min(candidates, key=cost)
 
 
-def _correlate_fft(xp, w, stride, dilation, out_hw):
+def _correlate_fft(xp, w, stride, dilation, out_hw, threads):
     channels, hp, wp = xp.shape
     n_kernels, _, kh, kw = w.shape
     dh, dw = dilation
@@ -223,7 +226,7 @@ def _correlate_fft(xp, w, stride, dilation, out_hw):
             target.reshape(len(ks), step_h, nbw, step_w)[...] = valid.transpose(1, 2, 0, 3)
 
     # numpy's FFT releases the GIL, and block rows write disjoint slices.
-    workers = min(FFT_WORKERS, nbh)
+    workers = min(threads, nbh)
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(_in_callers_errstate(block_row), range(nbh)))

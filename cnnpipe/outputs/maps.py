@@ -120,7 +120,8 @@ def write_layer(writer, x: np.ndarray, layer: Layer, config, *, stacked: bool, s
     number of detectors.
     """
     number = layer.number if stacked else None
-    dets = iter_layer(x, layer) if stacked else iter_detectors(x, layer.kernels, layer.params)
+    dets = (iter_layer(x, layer, threads=config.threads) if stacked
+            else iter_detectors(x, layer.kernels, layer.params, threads=config.threads))
     entries, names, handed_on, shape = [], [], [], ()
     for det in dets:
         interrupt.check()

@@ -168,10 +168,8 @@ def worker_main(conn, config_bytes: bytes, threads: int, parent: int) -> None:
     # numpy is imported (spawned workers import nothing before this).
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    from cnnpipe import layer
     from cnnpipe.batch.work import process
 
-    layer.set_threads(threads)
     config = pickle.loads(config_bytes)
     while True:
         try:
