@@ -59,7 +59,7 @@ def temp_files(out: Path) -> list[Path]:
 def complete_folders(out: Path) -> list[str]:
     """Check every folder is complete (all listed files present and readable) or absent."""
     done = []
-    for folder in sorted(out.iterdir()):
+    for folder in sorted(p for p in out.iterdir() if not p.name.startswith(".")):
         manifest = json.loads((folder / "manifest.json").read_text())
         assert set(os.listdir(folder)) == set(manifest["files"]), folder
         for name in manifest["files"]:

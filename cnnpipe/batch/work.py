@@ -92,6 +92,22 @@ def folder_lock(out_root, name: str):
     The holder removes the file (and the folder, once empty) before releasing
     it; a waiter that then finds its file gone or replaced tries again.
     """
+    try:
+        fd, path, locks = _acquire(out_root, name)
+    except BaseException:  # Ctrl-C while waiting: leave no lock file behind
+        _sweep_lock(out_root, name)
+        raise
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)  # releases the lock
+        with contextlib.suppress(OSError):
+            locks.rmdir()  # only when no other lock is held
+
+
+def _acquire(out_root, name: str) -> tuple[int, Path, Path]:
     locks, path = _lock_path(out_root, name)
     while True:
         try:
@@ -114,14 +130,7 @@ def folder_lock(out_root, name: str):
             os.close(fd)
             raise
         os.close(fd)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        os.close(fd)  # releases the lock
-        with contextlib.suppress(OSError):
-            locks.rmdir()  # only when no other lock is held
+    return fd, path, locks
 
 
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)

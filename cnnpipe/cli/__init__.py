@@ -12,6 +12,9 @@ import sys
 
 import click
 
+from cnnpipe import interrupt
+from cnnpipe.cli.exits import after_success, exit_code_for  # here: a signal cannot land in it
+
 # name -> "module:function"; a module that does not exist (yet) is left out.
 COMMANDS = {
     "run": "cnnpipe.cli.run:run",
@@ -43,9 +46,6 @@ class LazyGroup(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
              final=False, **extra):
-        from cnnpipe import interrupt
-        from cnnpipe.cli.exits import after_success, exit_code_for
-
         try:
             returned = super().main(args, prog_name, complete_var, standalone_mode=False,
                                     **extra)
@@ -115,8 +115,6 @@ def cli(ctx, debug):
 
 def main(argv=None) -> None:
     """Entry point of the ``cnnpipe`` script."""
-    from cnnpipe import interrupt
-
     # SIGTERM becomes an exception so ``finally`` blocks remove temporary files;
     # both signals are also remembered, in case the exception is swallowed.
     interrupt.install()
