@@ -15,7 +15,7 @@ from importlib import import_module
 # start-up never pays ~50 ms for importlib.metadata.
 __version__ = "0.1.0"
 
-__all__ = ["conv2d", "relu", "pool2d", "load_image", "kernel", "__version__"]
+__all__ = ["conv2d", "relu", "pool2d", "load_image", "kernel", "run_image", "__version__"]
 
 _LAZY = {
     "conv2d": "cnnpipe.ops",
@@ -23,6 +23,7 @@ _LAZY = {
     "pool2d": "cnnpipe.ops",
     "load_image": "cnnpipe.io",
     "kernel": "cnnpipe.kernels",
+    "run_image": "cnnpipe.outputs.report",  # one image in memory; shows as a report in Jupyter
 }
 
 

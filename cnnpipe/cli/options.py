@@ -182,6 +182,10 @@ output_options = _stack(
                  help="zlib level of the PNGs: 1 is ~2x faster than 6 for files ~8% larger."),
     click.option("--provenance", is_flag=True,
                  help="Record each pooled cell's window, count and winner in the manifest."),
+    click.option("--html", is_flag=True,
+                 help="Also write report.html: an interactive page (hover a cell to see its "
+                      "window, kernel products and receptive field); a batch also gets "
+                      "OUT/index.html. Opens from disk, no network."),
 )
 
 limit_options = _stack(

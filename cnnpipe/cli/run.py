@@ -54,7 +54,7 @@ def run(inputs, **options):
       cat photo.png | cnnpipe run - -o out
       cnnpipe run photo.jpg --pipeline samples/net.toml
     """
-    opts = SimpleNamespace(**options)
+    opts = SimpleNamespace(inputs=inputs, **options)
     _check_inputs(inputs)
     kernels, params, network = _layers(opts)
     _check_pictures(opts)
@@ -129,7 +129,7 @@ def _config(opts, kernels, params, network):
                      npy=opts.npy, cmap=opts.cmap, scale=opts.scale,
                      bit_depth=int(opts.bit_depth), overview=not opts.no_overview,
                      png_compression=opts.png_compression, max_pixels=opts.max_pixels,
-                     provenance=opts.provenance,
+                     provenance=opts.provenance, html=opts.html,
                      extra={"skip_existing": opts.skip_existing, "debug": debug_requested()},
                      network=network)
 
@@ -166,6 +166,7 @@ def _execute(jobs, config, opts):
 
     out, err = console.stdout(pipe_width=120), console.stderr()
     notes = []
+    opts.index_rows = [] if opts.html else None  # --html: a light line per input for index.html
     progress = _progress(err, len(jobs))
     task = progress.add_task("cnnpipe", total=len(jobs), current="") if progress else None
 
@@ -179,6 +180,7 @@ def _execute(jobs, config, opts):
         if opts.as_json:
             out.file.write(_json_line(report))
             out.file.flush()
+        _keep_for_index(opts.index_rows, report)
         if report["status"] == "failed":
             _say_failure(progress.console if progress is not None else err, job, report)
         elif not notes and not opts.quiet:
@@ -222,6 +224,8 @@ def _finish(result, kernels, opts, elapsed, note=None) -> None:
     from cnnpipe.errors import ExitCode, Reported
 
     counts = result.counts
+    if opts.html:
+        _batch_index(result.total, opts.index_rows, opts)
     shown = result.rows and counts["ok"] and not result.interrupted  # no table about nothing
     if not opts.quiet and not opts.as_json and shown:
         _show_results(console.stdout(pipe_width=120), kernels, result.rows, opts.table_max)
@@ -277,6 +281,26 @@ def _edge_keep_note(reports, opts, network) -> str | None:
                         f"{out_hw[0]}x{out_hw[1]}, PyTorch's default {theirs}: --edge keep is "
                         f"{CEIL_MODE_NOTE}")
     return None
+
+
+def _keep_for_index(rows, report) -> None:
+    if rows is not None:
+        rows.append({"input": {"path": (report.get("input") or {}).get("path")},
+                     "status": report["status"], "output": report.get("output"),
+                     **({"error": report["error"]} if "error" in report else {})})
+
+
+def _batch_index(n_inputs, reports, opts) -> None:
+    """--html on a batch (several inputs, or a directory): OUT/index.html links every report."""
+    import os
+
+    if n_inputs > 1 or any(os.path.isdir(i) for i in opts.inputs if i != "-"):
+        from cnnpipe.outputs.report import write_index
+
+        index = write_index(opts.out_root, reports)
+        if not opts.quiet:
+            console.stderr().print(f"cnnpipe: batch report {index}", markup=False,
+                                   highlight=False, soft_wrap=True)
 
 
 _LAYER_OPTIONS = ("kernel_specs", "random_n", "seed", "random_size", "conv_stride", "padding",

@@ -61,6 +61,7 @@ class RunConfig:
     threads: int = 2
     extra: dict = field(default_factory=dict)
     network: object = None
+    html: bool = False  # also write report.html (cnnpipe.outputs.report)
 
     @property
     def stacked(self) -> bool:
@@ -75,9 +76,12 @@ class RunConfig:
 
     def options(self) -> dict:
         """The output options, as recorded in the manifest."""
-        return {"npy": self.npy, "cmap": self.cmap, "scale": self.scale,
-                "bit_depth": self.bit_depth, "overview": self.overview,
-                "png_compression": self.png_compression, "provenance": self.provenance}
+        options = {"npy": self.npy, "cmap": self.cmap, "scale": self.scale,
+                   "bit_depth": self.bit_depth, "overview": self.overview,
+                   "png_compression": self.png_compression, "provenance": self.provenance}
+        if self.html:
+            options["html"] = True
+        return options
 
     def digest(self) -> str:
         """A fingerprint of the parameters, detectors and output options."""
@@ -105,6 +109,8 @@ def planned_files(config: RunConfig) -> list[str]:
                     files.append(map_filename(stage, name, ".npy", layer=number))
         if config.overview:
             files.append(overview_filename(number))
+    if config.html:
+        files.append("report.html")
     files.append(MANIFEST)
     return files
 
@@ -188,6 +194,11 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str | N
 def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, writer) -> dict:
     layers = config.layers()
     layers_meta = []
+    if config.html:  # report.html needs the input's values and the small maps' values
+        from cnnpipe.outputs.report import Collector
+
+        writer.report = Collector()
+        writer.report.add_input(loaded.array)
     try:
         inp = maps.write_input(writer, loaded.array, config, config.stacked)
         x = loaded.array
@@ -205,6 +216,12 @@ def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, write
     finally:
         writer.finish()
     interrupt.check()  # an interrupt swallowed during the last maps: no manifest, no folder
+    if writer.report is not None:  # written before the manifest, so listed in it
+        from cnnpipe.outputs.report import REPORT, write_report
+
+        writer.written.append(REPORT)
+        write_report(folder, _manifest(loaded, config, inp.entry, layers_meta, writer.written),
+                     config, writer.report)
     manifest = _manifest(loaded, config, inp.entry, layers_meta, writer.written)
     io.atomic_write(folder / MANIFEST,
                     (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())

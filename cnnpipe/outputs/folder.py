@@ -36,6 +36,7 @@ class Writer:
         self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
         self.pending = []
         self.written: list[str] = []
+        self.report = None  # a cnnpipe.outputs.report.Collector with --html: sees every map
         self._state = threading.Condition()
         self._running = 0
         self._stopped = False

@@ -150,6 +150,8 @@ def _write_map(writer, config, det, stage, array, params, number, m, sheet) -> d
     name = map_filename(stage, kernel, layer=number)
     pixels, palette = mapping.to_png_pixels(array, m)
     writer.png(name, pixels, mapping.png_text(m), config.png_compression, palette)
+    if writer.report is not None:
+        writer.report.add_map(name, array)
     entry = {**({"layer": number} if number is not None else {}), "stage": stage,
              "kernel": kernel, "file": name, **entry_stats, "mapping": m}
     if config.npy:
