@@ -1,5 +1,6 @@
 """`cnnpipe animate`: the steps, the plain-text fallback and the GIF."""
 
+
 import re
 import time
 
@@ -189,3 +190,28 @@ def test_a_grid_wider_than_the_terminal_scrolls_with_the_window(runner, tmp_path
     assert first_row.startswith("…")  # columns on the left are hidden, and marked
     marked = [float(v) for v in re.findall(r"\[\s*(-?[\d.]+)\]", first_row)]
     assert marked == list(values[0, 13:16])
+
+
+def test_animate_a_16x16_input_keeps_one_line_per_row_at_80_columns(invoke, tmp_path):
+    # The input and feature-map grids sat side by side in 40 columns each, so
+    # every 16-value row wrapped over four lines and the window was unreadable.
+    source = tmp_path / "m.csv"
+    np.savetxt(source, np.random.RandomState(1).rand(16, 16).round(2), delimiter=",",
+               fmt="%.2f")
+    result = invoke("animate", "--input", source, "--pool", "none")
+    assert result.exit_code == 0
+    frame = result.stdout.split("\n\n")[0].splitlines()
+    assert all(len(line) <= 80 for line in frame)
+    start = next(i for i, line in enumerate(frame) if line.startswith("input 16x16"))
+    end = next(i for i, line in enumerate(frame) if line.startswith("feature map"))
+    assert end - start - 1 == 16  # one line per input row
+    assert frame[start + 1].count("[") == 3  # the 3x3 window's top row, on row 0
+
+
+def test_animate_gif_refuses_a_file_name_that_is_not_gif(invoke, tmp_path):
+    # --gif steps.png wrote GIF bytes into a .png file (viewers then refuse it).
+    result = invoke("animate", "--gif", tmp_path / "steps.png")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert ".gif" in result.stderr
+    assert not (tmp_path / "steps.png").exists()
+    assert invoke("animate", "--gif", tmp_path / "STEPS.GIF").exit_code == 0

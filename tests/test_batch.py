@@ -362,3 +362,91 @@ def test_standard_input_runs_replace_each_other(invoke, tmp_path):
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stdin"]
     assert load_manifest(tmp_path / "stdin")["input"]["width"] == 5
+
+
+def test_rerun_with_out_inside_recursive_input_does_not_process_its_own_outputs(invoke, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "a.png", np.arange(64).reshape(8, 8) * 4)
+    (photos / "sub").mkdir()
+    write_png(photos / "sub" / "b.png", np.eye(8) * 255)
+    out = photos / "out"
+    for _ in range(2):
+        result = invoke("run", photos, "-r", "-o", out, "-q", "-j", "1", "--json")
+        assert result.exit_code == 0, result.stderr
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert sorted(m["input"]["path"] for m in lines) == sorted(
+            [str(photos / "a.png"), str(photos / "sub" / "b.png")])
+    assert sorted(p.name for p in out.iterdir()) == ["a", "sub"]
+
+
+def test_rerun_with_out_equal_to_recursive_input_skips_output_folders(invoke, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "a.png", np.arange(64).reshape(8, 8) * 4)
+    for _ in range(2):
+        result = invoke("run", photos, "-r", "-o", photos, "-q", "-j", "1", "--json")
+        assert result.exit_code == 0, result.stderr
+        assert len(result.stdout.splitlines()) == 1
+    assert sorted(p.name for p in photos.iterdir()) == ["a", "a.png"]
+
+
+def test_dry_run_with_json_prints_only_json_lines(invoke, tmp_path):
+    # --json promises JSON Lines and nothing else on stdout; -n printed its text plan.
+    result = invoke("run", SAMPLES / "tutorial.csv", "-k", "tutorial", "-n", "--json",
+                    "-o", tmp_path / "out")
+    assert result.exit_code == 0
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 1
+    assert records[0]["input"]["path"] == str(SAMPLES / "tutorial.csv")
+    assert records[0]["status"] == "planned"
+    assert "03-pool-tutorial.png" in records[0]["files"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_skip_existing_does_not_skip_a_different_input_with_the_same_folder_name(invoke, tmp_path):
+    # a/x.png then b/x.png both write OUT/x: the second was skipped as "done".
+    for folder, value in (("a", 10), ("b", 250)):
+        (tmp_path / folder).mkdir()
+        write_png(tmp_path / folder / "x.png", np.full((8, 8), value))
+    out = tmp_path / "out"
+    first = invoke("run", tmp_path / "a" / "x.png", "-o", out, "--skip-existing", "-q")
+    second = invoke("run", tmp_path / "b" / "x.png", "-o", out, "--skip-existing", "--json")
+    assert first.exit_code == second.exit_code == 0
+    report = json.loads(second.stdout)
+    assert report["status"] == "ok"
+    assert report["input"]["path"] == str(tmp_path / "b" / "x.png")
+
+
+def test_skip_existing_redoes_an_input_whose_file_changed(invoke, tmp_path):
+    source = write_png(tmp_path / "x.png", np.full((8, 8), 10))
+    out = tmp_path / "out"
+    assert invoke("run", source, "-o", out, "--skip-existing", "-q").exit_code == 0
+    write_png(source, np.eye(8) * 255)
+    import os
+
+    os.utime(source, ns=(1, 1))  # a different time even on coarse clocks
+    result = invoke("run", source, "-o", out, "--skip-existing", "--json")
+    assert json.loads(result.stdout)["status"] == "ok"
+    again = invoke("run", source, "-o", out, "--skip-existing", "--json")
+    assert json.loads(again.stdout)["status"] == "skipped"
+
+
+def test_skip_existing_with_stdin_redoes_different_data(invoke, tmp_path):
+    out = tmp_path / "out"
+    a = (SAMPLES / "tutorial.csv").read_bytes()
+    b = b"1,2,3\n4,5,6\n7,8,9\n"
+    assert invoke("run", "-", "-o", out, "--skip-existing", "-q", input=a).exit_code == 0
+    result = invoke("run", "-", "-o", out, "--skip-existing", "--json", input=b)
+    assert json.loads(result.stdout)["status"] == "ok"
+    assert json.loads(result.stdout)["input"]["width"] == 3
+
+
+def test_an_empty_input_path_is_not_the_current_directory(invoke, tmp_path, monkeypatch):
+    # `cnnpipe run "$PHOTO"` with an unset variable scanned and processed the cwd.
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "private.png", np.eye(8) * 255)
+    result = invoke("run", "", "-o", tmp_path / "out", "--json", "-q")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "input path is empty" in result.stderr
+    assert not (tmp_path / "out" / "private").exists()

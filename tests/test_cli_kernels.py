@@ -1,11 +1,10 @@
 """`cnnpipe kernels` and the rich renderables behind it.
 
-How errors are tested: ``CliRunner().invoke(cli, ...)`` runs the click group,
-not ``cnnpipe.cli.main``, so a KernelError would surface as
-``result.exception`` instead of the one-line message and exit code 2 that a
-user sees. Those tests therefore call ``main([...])`` directly, catch its
-``SystemExit`` and read stdout/stderr with ``capsys``; one test also runs the
-real ``python -m cnnpipe`` in a subprocess.
+How errors are tested: some tests call ``main([...])`` (the installed
+script's entry point), catch its ``SystemExit`` and read stdout/stderr with
+``capsys``; ``CliRunner().invoke(cli, ...)`` goes through the same error
+funnel (``LazyGroup.main``); one test also runs ``python -m cnnpipe`` in a
+subprocess.
 """
 
 import json

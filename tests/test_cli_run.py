@@ -154,7 +154,7 @@ def test_missing_file_fails_with_one_line_and_exit_1(invoke, tmp_path):
 def test_image_smaller_than_kernel_names_the_sizes(invoke, tmp_path):
     write_png(tmp_path / "tiny.png", np.zeros((2, 2)))
     result = invoke("run", tmp_path / "tiny.png", "-k", "sobel-x", "-o", tmp_path / "out")
-    assert result.exit_code in (1, 2)
+    assert result.exit_code == 2  # every input failed because the options cannot apply to it
     assert "2x2" in result.stderr or "2×2" in result.stderr
     assert not (tmp_path / "out" / "tiny" / "manifest.json").exists()
 
@@ -196,7 +196,7 @@ def test_failed_input_leaves_no_folder_and_its_error_is_one_unwrapped_line(invok
     (tmp_path / "row.csv").write_text("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20\n")
     out = tmp_path / "a-rather-long-output-folder-name-so-the-message-passes-80-columns"
     result = invoke("run", tmp_path / "row.csv", "-k", "sobel-x", "-o", out)
-    assert result.exit_code in (1, 2)
+    assert result.exit_code == 2  # every input failed because the options cannot apply to it
     lines = [line for line in result.stderr.splitlines() if "row.csv" in line]
     assert len(lines) == 1
     assert "1x20" in lines[0] and "3x3" in lines[0]
@@ -222,3 +222,18 @@ def test_nothing_on_stdout_when_every_input_failed_or_was_skipped(invoke, tmp_pa
     # --json still prints its record for the skipped input, and only that
     as_json = invoke("run", good, "-o", tmp_path / "out", "--skip-existing", "--json")
     assert [json.loads(line)["status"] for line in as_json.stdout.splitlines()] == ["skipped"]
+
+
+def test_a_five_channel_npy_with_color_rgb_is_a_failed_input_not_a_usage_error(invoke, tmp_path):
+    # It passed the loader and failed later in the PNG mapping as a usage error (exit 2).
+    stack = tmp_path / "five.npy"
+    np.save(stack, np.ones((5, 9, 9), dtype=np.float32))
+    good = tmp_path / "good.csv"
+    np.savetxt(good, np.eye(9), delimiter=",")
+    result = invoke("run", stack, good, "--color", "rgb", "-o", tmp_path / "out", "-j", "1")
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.strip().splitlines()
+             if not line.startswith("cnnpipe: note:")]  # the --edge keep note on good.csv
+    assert len(lines) == 2 and "five.npy" in lines[0] and "(5, 9, 9)" in lines[0]
+    assert "(3, rows, cols)" in lines[0]
+    assert (tmp_path / "out" / "good" / "manifest.json").exists()

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import SAMPLES, write_png
 
 from cnnpipe import kernels as K
 from cnnpipe.errors import ParameterError
@@ -19,7 +20,6 @@ from cnnpipe.teaching.invariance import (
     verdicts,
     warp,
 )
-from tests.conftest import SAMPLES
 
 SQRT2 = math.sqrt(2)
 
@@ -250,3 +250,12 @@ def test_cli_missing_image_exits_1(invoke, tmp_path):
     assert result.exit_code == 1
     assert result.stderr.startswith(f"cnnpipe: {tmp_path / 'nope.png'}: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_invariance_does_not_suggest_a_color_option_it_does_not_have(invoke, tmp_path):
+    detector = tmp_path / "rgbdet.npy"
+    np.save(detector, np.ones((3, 3, 3), dtype=np.float32))
+    image = write_png(tmp_path / "x.png", np.arange(256).reshape(16, 16))
+    result = invoke("invariance", image, "-k", detector, "--no-chart", "-q")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "--color" not in result.stderr and "2-D" in result.stderr

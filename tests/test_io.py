@@ -557,3 +557,17 @@ def test_any_finite_float32_matrix_survives_save_and_load(tmp_path_factory, valu
     back = load_matrix(path, ext=ext)
     # -0.0 and 0.0 are equal values; everything else must match bit for bit.
     assert np.array_equal(back, values) and back.shape == values.shape
+
+
+def test_a_matrix_with_the_other_separator_says_which_separator_its_extension_takes(invoke,
+                                                                                    tmp_path):
+    # "non-numeric value '1,2,3'" left the user guessing: .txt takes spaces, .csv commas.
+    (tmp_path / "commas.txt").write_text("1,2,3\n4,5,6\n7,8,9\n")
+    (tmp_path / "spaces.csv").write_text("1 2 3\n4 5 6\n7 8 9\n")
+    (tmp_path / "semis.csv").write_text("1;2;3\n4;5;6\n7;8;9\n")
+    for name, hint in (("commas.txt", "spaces"), ("spaces.csv", "commas"),
+                       ("semis.csv", "commas")):
+        result = invoke("run", tmp_path / name, "-k", "1", "-o", tmp_path / "out")
+        assert result.exit_code == 1
+        first = result.stderr.splitlines()[0]
+        assert "non-numeric value" in first and hint in first, first

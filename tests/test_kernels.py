@@ -5,6 +5,7 @@ responses are checked with a slow, obviously correct correlation loop instead
 of cnnpipe.ops.
 """
 
+
 import math
 import os
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -646,3 +648,33 @@ def test_docstring_examples():
     import cnnpipe.kernels
 
     assert doctest.testmod(cnnpipe.kernels).failed == 0
+
+
+def test_an_empty_value_in_an_inline_kernel_is_refused_not_skipped(invoke, tmp_path):
+    # "1,,0" silently became the 1x2 kernel [1, 0]; image CSVs already refuse "1,,3".
+    result = invoke("run", SAMPLES / "tutorial.csv", "-k", "1,,0", "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "empty value" in result.stderr and "column 2" in result.stderr
+
+
+def test_kernel_file_with_an_empty_cell_is_refused(invoke, tmp_path):
+    path = tmp_path / "k.csv"
+    path.write_text("1,,-1\n2,,-2\n1,,-1\n")
+    result = invoke("run", SAMPLES / "tutorial.csv", "-k", path, "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "empty value" in result.stderr
+
+
+def test_kernel_values_separated_by_comma_and_spaces_still_parse():
+    from cnnpipe.kernels import kernel
+
+    assert kernel("1, 0 ,-1; 2 0 -2").weights.tolist() == [[1, 0, -1], [2, 0, -2]]
+
+
+def test_a_cyrillic_kernel_name_is_not_said_to_have_no_letters(invoke, tmp_path):
+    result = invoke("run", SAMPLES / "tutorial.csv", "-k", "Жук=1", "-o", tmp_path / "out")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    # Ж is a letter: the message used to say the name had none.
+    assert "has no letters or digits;" not in result.stderr
+    assert "can keep (a-z, 0-9)" in result.stderr

@@ -2,15 +2,15 @@
 
 import numpy as np
 import pytest
+from conftest import SAMPLES
 from numpy.testing import assert_allclose
+from reference import ref_conv2d, ref_pool2d
 
 from cnnpipe import layer
 from cnnpipe.errors import ParameterError
 from cnnpipe.kernels import Kernel
 from cnnpipe.layer import Params, iter_detectors
 from cnnpipe.ops import engines as _conv_fast
-from tests.conftest import SAMPLES
-from tests.reference import ref_conv2d, ref_pool2d
 
 
 def _kernels(rng, shapes):

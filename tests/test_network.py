@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SAMPLES, load_manifest, write_png
+from reference import ref_conv2d, ref_pool2d
 
 from cnnpipe import kernels as K
 from cnnpipe.errors import ParameterError
 from cnnpipe.network import load_network, random_bank, run_network
-from tests.conftest import SAMPLES, load_manifest, write_png
-from tests.reference import ref_conv2d, ref_pool2d
 
 
 def write(tmp_path, text, name="net.toml"):
@@ -366,7 +366,7 @@ def test_a_layer_too_small_for_its_kernel_gives_the_pipeline_file_hint(invoke, t
     net = tmp_path / "net.toml"
     net.write_text('[[layer]]\nkernels = ["box"]\n')
     result = invoke("run", tmp_path / "small.csv", "--pipeline", net, "-o", tmp_path / "out")
-    assert result.exit_code == 2
+    assert result.exit_code == 2  # every input failed because the options cannot apply to it
     # the pipeline file's words, not the command line's: no message patching in between
     assert 'layer 1:' in result.stderr and '`padding="same"`' in result.stderr
     assert "--padding" not in result.stderr
@@ -449,3 +449,12 @@ def test_an_interrupt_swallowed_mid_run_stops_it_and_leaves_no_file(tmp_path, mo
     finally:
         interrupt._pending.clear()
     assert not folder.exists()
+
+
+def test_a_pipeline_input_that_fails_in_layer_2_leaves_no_files(invoke, tmp_path):
+    # Layer 1's maps and sheet stayed behind in a folder without a manifest.
+    tiny = write_png(tmp_path / "tiny.png", np.arange(16).reshape(4, 4) * 16)
+    out = tmp_path / "out"
+    result = invoke("run", tiny, "--pipeline", SAMPLES / "net.toml", "-o", out)
+    assert result.exit_code != 0 and "layer 2" in result.stderr
+    assert not (out / "tiny").exists() or not any((out / "tiny").iterdir())

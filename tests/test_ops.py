@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from reference import ref_conv2d, ref_pool2d
 
 from cnnpipe.errors import ParameterError
 from cnnpipe.ops import (
@@ -23,7 +24,6 @@ from cnnpipe.ops import (
 from cnnpipe.ops import engines as _conv_fast
 from cnnpipe.ops.args import as_padding
 from cnnpipe.ops.conv import convolve
-from tests.reference import ref_conv2d, ref_pool2d
 
 # The SPEC's pooling anchor: a 5x5 feature map, 2x2 windows, stride 2.
 ANCHOR = np.array(

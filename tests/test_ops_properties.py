@@ -5,13 +5,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
+from reference import ref_conv2d, ref_pool2d, ref_window_starts
 
 from cnnpipe.errors import ParameterError
 from cnnpipe.ops import conv2d, pool2d, pool_output_shape, pool_provenance, resolve_padding
 from cnnpipe.ops import engines as _conv_fast
 from cnnpipe.ops.args import as_padding, as_pair
 from cnnpipe.ops.conv import convolve
-from tests.reference import ref_conv2d, ref_pool2d, ref_window_starts
 
 SETTINGS = settings(max_examples=120, deadline=None)
 

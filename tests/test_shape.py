@@ -221,3 +221,28 @@ def test_shape_pool_only_refuses_options_it_would_ignore(invoke, option):
     result = invoke("shape", "--size", "10x10", "--pool-only", *option)
     assert result.exit_code == 2
     assert f"{option[0]} has no effect with --pool-only" in result.stderr
+
+
+def test_shape_with_an_absurd_size_refuses_at_once_instead_of_hanging(invoke):
+    # pool_axis listed every window and every covered cell: 10^8 per side took
+    # minutes and tens of GB before printing anything.
+    import time
+
+    started = time.perf_counter()
+    result = invoke("shape", "--size", "100000000x100000000")
+    assert time.perf_counter() - started < 5
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "100000000x100000000" in result.stderr
+
+
+def test_shape_still_explains_a_large_photo(invoke):
+    result = invoke("shape", "--size", "4000x6000", "--kernel-size", "3", "--json")
+    assert result.exit_code == 0
+    body = json.loads(result.stdout)
+    assert body["stages"][-1]["out"] == [1999, 2999]
+
+
+def test_shape_with_huge_padding_refuses_instead_of_exhausting_memory(invoke):
+    result = invoke("shape", "--size", "7", "--kernel-size", "3", "--padding", "100000000000")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "too large" in result.stderr

@@ -1,5 +1,6 @@
 """`cnnpipe conv | relu | pool`: shell pipes give exactly `run`'s maps; formats by extension."""
 
+
 import io
 import os
 import subprocess
@@ -212,3 +213,17 @@ def test_a_channel_detector_sums_over_a_stack_as_a_cnn_layer_does(invoke, tmp_pa
     np.testing.assert_allclose(np.load(tmp_path / "c.npy"), expected, rtol=1e-6)
     mixed = invoke("conv", tmp_path / "s.npy", "-k", tmp_path / "k.npy", "-k", "box", "-o", "-")
     assert mixed.exit_code == 2 and "separate" in mixed.stderr
+
+
+def test_stage_conv_does_not_suggest_a_color_option_it_does_not_have(invoke, tmp_path):
+    detector = tmp_path / "rgbdet.npy"
+    np.save(detector, np.ones((3, 3, 3), dtype=np.float32))
+    image = write_png(tmp_path / "rgb.png", np.full((8, 8, 3), 200))
+    result = invoke("conv", image, "-k", detector, "-o", tmp_path / "c.npy")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "--color" not in result.stderr
+    assert "(3, H, W)" in result.stderr
+    stack = tmp_path / "stack.npy"
+    np.save(stack, np.ones((3, 8, 8), dtype=np.float32))
+    assert invoke("conv", stack, "-k", detector, "-o", tmp_path / "c.npy").exit_code == 0
+    assert np.load(tmp_path / "c.npy").tolist() == np.full((6, 6), 27.0).tolist()

@@ -147,7 +147,7 @@ def robust_extent(array) -> float:
 
     Examples
     --------
-    >>> spikes = np.full((10, 10), 0.5); spikes[0, 0] = 40.0
+    >>> spikes = np.full((20, 20), 0.5); spikes[0, 0] = 40.0
     >>> robust_extent(spikes)
     0.625
     >>> robust_extent(np.array([[-1.0, 3.0]]))
