@@ -168,6 +168,7 @@ def test_workers_exit_when_the_main_process_dies(photos, tmp_path):
     assert len(workers) == 2
     proc.kill()
     proc.wait(timeout=30)
+    proc.stderr.close()  # warnings are errors: an unclosed pipe would fail the test
     deadline = time.monotonic() + 10
     while any(alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -299,5 +300,6 @@ def test_the_folder_lock_makes_a_second_holder_wait(tmp_path):
     with folder_lock(tmp_path, "A"):  # the same folder (names are compared case-blind)
         waited = time.monotonic() - started
     holder.wait(timeout=30)
+    holder.stdout.close()
     assert waited > 0.5
     assert list(tmp_path.iterdir()) == []
