@@ -13,12 +13,22 @@ from cnnpipe.outputs import report
 
 
 def page_payload(path):
-    """The JSON the page's script reads, parsed back."""
-    text = path.read_text()
+    """The data the page's script reads, put together as the script does."""
+    return payload_of(path.read_text())
+
+
+def payload_of(text):
     match = re.search(r'<script type="application/json" class="cnnpipe-data">(.*?)</script>',
                       text, re.S)
     assert match, "the page has no data block"
-    return json.loads(match.group(1).replace("<\\/", "</"))
+    data = json.loads(match.group(1).replace("<\\/", "</"))
+    data["input"]["values"]["b64"] = re.search(r'class="cnnpipe-input">([^<]*)<', text).group(1)
+    blobs = dict(re.findall(r'class="cnnpipe-values" data-file="([^"]*)">([^<]*)<', text))
+    for layer in data["layers"]:
+        for det in layer["detectors"]:
+            for m in det["maps"].values():
+                m["values"] = blobs[m["file"]] if m["values"] else None
+    return data
 
 
 def test_page_text_cannot_close_its_script_early():
@@ -61,8 +71,6 @@ def test_small_maps_carry_their_exact_values(invoke, tmp_path):
         expected = np.load(folder / maps[stage]["file"].replace(".png", ".npy"))
         assert_array_equal(floats(maps[stage]["values"]).reshape(expected.shape), expected)
     inp = data["input"]["values"]
-    inp["b64"] = re.search(r'class="cnnpipe-input">([^<]*)<', (folder / "report.html")
-                           .read_text()).group(1)
     raw = np.frombuffer(base64.b64decode(inp["b64"]), dtype="<u1" if inp["encoding"] == "u8"
                         else "<f4")
     values = raw / np.float32(inp["levels"]) if inp["encoding"] == "u8" else raw
@@ -211,8 +219,7 @@ def test_run_image_shows_the_report_inline_for_a_notebook():
     fragment = result._repr_html_()
     assert fragment.startswith('<div class="cnnpipe-report"') and fragment.endswith("</div>")
     assert "<html" not in fragment  # a fragment for the notebook's page, not a page
-    match = re.search(r'class="cnnpipe-data">(.*?)</script>', fragment, re.S)
-    data = json.loads(match.group(1).replace("<\\/", "</"))
+    data = payload_of(fragment)
     maps = data["layers"][0]["detectors"][0]["maps"]
     # the pictures travel inside the HTML: a notebook has no folder beside it
     for m in [data["input"]["map"], *maps.values()]:

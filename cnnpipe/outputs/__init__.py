@@ -213,15 +213,14 @@ def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, write
                 writer.raw(overview, _png_of(sheet, config.png_compression))
             layers_meta.append({"layer": lay, "result": result, "overview": overview})
             del sheet, result
+        if writer.report is not None:  # in the background beside the last PNGs; in "files"
+            from cnnpipe.outputs.report import REPORT, report_bytes
+
+            draft = _manifest(loaded, config, inp.entry, layers_meta, writer.written + [REPORT])
+            writer.raw(REPORT, report_bytes(draft, config, writer.report))
     finally:
         writer.finish()
     interrupt.check()  # an interrupt swallowed during the last maps: no manifest, no folder
-    if writer.report is not None:  # written before the manifest, so listed in it
-        from cnnpipe.outputs.report import REPORT, write_report
-
-        writer.written.append(REPORT)
-        write_report(folder, _manifest(loaded, config, inp.entry, layers_meta, writer.written),
-                     config, writer.report)
     manifest = _manifest(loaded, config, inp.entry, layers_meta, writer.written)
     io.atomic_write(folder / MANIFEST,
                     (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())

@@ -233,13 +233,27 @@ def render_fragment(data: dict) -> str:
     js = _asset("report.js")
     values = data["input"]["values"]
     light = {**data, "input": {**data["input"], "values": {**values, "b64": None}}}
+    blobs = []  # exact map values: base64, nothing to escape, so kept out of the JSON
+    layers = []
+    for layer in data.get("layers", []):
+        dets = []
+        for det in layer["detectors"]:
+            maps = {}
+            for stage, m in det["maps"].items():
+                if m.get("values"):
+                    blobs.append(f'<script type="application/octet-stream" class="cnnpipe-values" '
+                                 f'data-file="{html.escape(m["file"])}">{m["values"]}</script>')
+                maps[stage] = {**m, "values": bool(m.get("values"))}
+            dets.append({**det, "maps": maps})
+        layers.append({**layer, "detectors": dets})
+    light["layers"] = layers
     return (
         f'<div class="cnnpipe-report" lang="en">'
         f"<style>{css}</style>"
         f'<noscript>This report needs JavaScript for its maps and hover details.</noscript>'
         f'<script type="application/json" class="cnnpipe-data">{_script_json(light)}</script>'
         f'<script type="application/octet-stream" class="cnnpipe-input">{values["b64"]}'
-        f"</script><script>{js}</script></div>"
+        f"</script>{''.join(blobs)}<script>{js}</script></div>"
     )
 
 
@@ -253,6 +267,11 @@ def render_page(data: dict) -> str:
         f"<title>{html.escape(data['title'])}</title></head><body>"
         f"{render_fragment(data)}</body></html>\n"
     )
+
+
+def report_bytes(manifest: dict, config, collector: Collector):
+    """A callable giving ``report.html``'s bytes (for the writer's background threads)."""
+    return lambda: render_page(page_data(manifest, config, collector)).encode("utf-8")
 
 
 def write_report(folder: Path, manifest: dict, config, collector: Collector) -> str:

@@ -537,6 +537,16 @@
     root.setAttribute("data-ready", "1");
     var data = JSON.parse(root.querySelector("script.cnnpipe-data").textContent);
     data.input.values.b64 = root.querySelector("script.cnnpipe-input").textContent;
+    var blobs = {};
+    root.querySelectorAll("script.cnnpipe-values").forEach(function (el) { blobs[el.getAttribute("data-file")] = el; });
+    data.layers.forEach(function (L) {
+      L.detectors.forEach(function (D) {
+        Object.keys(D.maps).forEach(function (s) {
+          var m = D.maps[s];
+          m.values = m.values ? blobs[m.file].textContent : null;
+        });
+      });
+    });
     var t0 = performance.now();
     root.cnnpipe = new Report(root, data);
     root.setAttribute("data-init-ms", String(Math.round(performance.now() - t0)));
