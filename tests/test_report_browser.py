@@ -351,3 +351,25 @@ def test_two_notebook_reports_on_one_page_work_independently(tmp_path, open_page
     pool = second.maps["03-pool-tutorial.png"]
     assert float(info.locator(".cp-value").inner_text()) == float(pool[0, 1])
     assert roots.nth(0).locator(".cp-info h3").count() == 0  # the first one is untouched
+
+
+@pytest.mark.parametrize("options", [
+    ("--padding", "same", "--pad-mode", "reflect", "--dilation", "2", "--flip"),
+    ("--padding", "2", "--pad-mode", "circular", "--conv-stride", "2", "--pool", "none"),
+    ("--padding", "1,0,2,1", "--pad-mode", "replicate", "--activation", "none"),
+], ids=["reflect-dilated-flipped", "circular-strided-no-pool", "replicate-no-activation"])
+def test_conv_worked_example_follows_padding_modes(invoke, tmp_path, open_page, options):
+    image = write_png(tmp_path / "img.png", (np.arange(9 * 11).reshape(9, 11) * 37) % 256)
+    result = invoke("run", image, "-k", "k=1,2,0;-1,3,1;0,-2,1", "--html", "--npy", "-o",
+                    tmp_path / "out", *options)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "out" / "img"
+    conv = np.load(folder / "01-conv-k.npy")
+    page = open_page(folder / "report.html")
+    for r, c in ((0, 0), (conv.shape[0] - 1, conv.shape[1] - 1), (conv.shape[0] // 2, 1)):
+        hover_cell(page, "conv", r, c, conv.shape)
+        shown = float(page.locator(".cp-sum b").inner_text())
+        assert shown == pytest.approx(float(conv[r, c]), rel=1e-5, abs=1e-5), (r, c)
+        products = page.eval_on_selector_all(".cp-products td", "els => els.map(e => "
+                                             "[+e.dataset.w, +e.dataset.x, +e.dataset.p])")
+        assert sum(p for _, _, p in products) == pytest.approx(float(conv[r, c]), abs=1e-5)

@@ -287,7 +287,7 @@ def write_index(out_root, reports: list[dict]) -> Path:
     """Write ``OUT/index.html``: every input's report with a thumbnail and its status."""
     root = Path(out_root)
     rows = []
-    for r in reports:
+    for r in sorted(reports, key=lambda r: str((r.get("input") or {}).get("path") or "")):
         path = (r.get("input") or {}).get("path") or r.get("path") or "?"
         status = r.get("status", "?")
         folder = r.get("output")
