@@ -129,6 +129,21 @@ def hold() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     except (ValueError, OSError):  # not the main thread
         pass
+    if _pending:
+        _forget_unhandled_keyboard_interrupt()
+
+
+def _forget_unhandled_keyboard_interrupt() -> None:
+    """CPython remembers a KeyboardInterrupt that went through ``exec()`` of a string
+    (``dataclasses`` does that while a module is imported) as "unhandled", even once
+    caught, and then kills itself with SIGINT at exit instead of exiting with the
+    status the program chose. The status is decided: clear that flag."""
+    try:
+        import ctypes
+
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+    except (ImportError, ValueError, AttributeError, OSError):  # not CPython, or renamed
+        pass
 
 
 def raising():
