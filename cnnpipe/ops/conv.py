@@ -1,11 +1,10 @@
-"""The numeric core: convolution, ReLU and pooling on numpy arrays.
+"""Convolution and ReLU on numpy arrays, and the padding arithmetic (numpy only).
 
-Arrays in, arrays out: no files, no printing, numpy only. Results are new
-float32 arrays; inputs are never modified. Bad arguments raise
-:class:`cnnpipe.errors.ParameterError` (a ``ValueError``) whose message names
-the argument, the value and what to do.
-
-Pooling lives in :mod:`cnnpipe.ops.pool`; it is re-exported here.
+Arrays in, arrays out: no files, no printing. Results are new float32 arrays;
+inputs are never modified. The public functions check their arguments and raise
+:class:`cnnpipe.errors.ParameterError` (a ``ValueError``) naming the argument;
+``convolve``, ``output_shape``, ``padding_amounts`` and ``rectify`` take arguments
+already checked (by :class:`cnnpipe.layer.Params`) and check nothing again.
 """
 
 from __future__ import annotations
@@ -17,26 +16,9 @@ import numpy as np
 from cnnpipe.errors import ParameterError
 from cnnpipe.ops import engines as _conv_fast
 from cnnpipe.ops.args import as_choice, as_padding, as_pair, padding_sides
-from cnnpipe.ops.pool import (
-    pool2d,
-    pool_output_shape,
-    pool_output_size,
-    pool_provenance,
-    pool_windows,
-)
 
-__all__ = [
-    "conv2d",
-    "relu",
-    "pool2d",
-    "as_pair",
-    "resolve_padding",
-    "conv_output_shape",
-    "pool_output_size",
-    "pool_output_shape",
-    "pool_windows",
-    "pool_provenance",
-]
+__all__ = ["conv2d", "relu", "resolve_padding", "conv_output_shape", "convolve",
+           "output_shape", "padding_amounts", "rectify"]
 
 PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 _NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from cnnpipe.errors import ParameterError
 from cnnpipe.ops import conv_output_shape, resolve_padding
-from cnnpipe.ops.args import as_pair
+from cnnpipe.ops import pool as _pool
+from cnnpipe.ops.args import as_pair, pool_args
 from cnnpipe.ops.pool import pool_output_size, pool_windows
 
 __all__ = [
@@ -195,7 +196,7 @@ def plan(in_hw, kernel_hw, *, conv_stride=1, padding="valid", dilation=1, activa
     hw = in_hw
     if kernel_hw is not None:
         kernel_hw = as_pair(tuple(kernel_hw), "kernel size")
-        cs, dl = as_pair(conv_stride, "conv stride"), as_pair(dilation, "dilation")
+        cs, dl = as_pair(conv_stride, "conv_stride"), as_pair(dilation, "dilation")
         out_hw = conv_output_shape(hw, kernel_hw, stride=cs, padding=padding, dilation=dl)
         top, bottom, left, right = resolve_padding(padding, hw, kernel_hw, cs, dl)
         axes = [dict(conv_axis(hw[i], kernel_hw[i], cs[i], dl[i], pads), axis=AXES[i])
@@ -206,16 +207,12 @@ def plan(in_hw, kernel_hw, *, conv_stride=1, padding="valid", dilation=1, activa
     if activation != "none":
         stages.append({"stage": activation, "in": list(hw), "out": list(hw)})
     if pool != "none":
-        win = as_pair(window, "window")
-        st = win if stride is None else as_pair(stride, "stride")
+        win, st, _, edge = pool_args(window, stride, "max", edge)
         if max(hw) > MAX_SIDE:
             raise ParameterError(
                 f"the {hw[0]}x{hw[1]} feature map is too large to explain window by window; "
                 f"at most {MAX_SIDE} per side (use less padding)")
-        if edge == "drop" and (win[0] > hw[0] or win[1] > hw[1]):
-            raise ParameterError(
-                f"pooling window {win[0]}x{win[1]} is larger than the {hw[0]}x{hw[1]} feature "
-                f"map; use a smaller --window or --edge keep")
+        _pool.output_shape(hw, win, st, edge)  # a window larger than the map with "drop"
         axes = [dict(pool_axis(hw[i], win[i], st[i], edge), axis=AXES[i]) for i in range(2)]
         out_hw = [axes[0]["out"], axes[1]["out"]]
         stages.append({"stage": "pool", "mode": pool, "in": list(hw), "out": out_hw,
