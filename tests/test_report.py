@@ -244,3 +244,27 @@ def test_run_image_takes_an_array_and_kernel_objects():
     assert sorted(f for f in result.maps if f.startswith("01-")) == [
         "01-conv-k.png", "01-conv-sobel-x.png"]
     assert result.maps["01-conv-k.png"].shape == (6, 6)
+
+
+@pytest.mark.parametrize("require, outcome", [("", "1 skipped"), ("1", "1 error")])
+def test_browser_tests_skip_with_a_reason_or_fail_when_the_browser_is_required(
+        tmp_path, require, outcome):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {**os.environ, "CNNPIPE_CHROMIUM": str(tmp_path / "no-chromium"),
+           "CNNPIPE_REQUIRE_BROWSER": require}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+         "tests/test_report_browser.py::test_layout_fits_1280x800_and_1920"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert outcome in done.stdout, done.stdout
+    if require:
+        assert "CNNPIPE_REQUIRE_BROWSER=1 but no Chromium at" in done.stdout
+        assert done.returncode != 0
+    else:
+        assert "browser tests need Chromium: no Chromium at" in done.stdout
+        assert done.returncode == 0
