@@ -303,3 +303,28 @@ def test_the_folder_lock_makes_a_second_holder_wait(tmp_path):
     holder.stdout.close()
     assert waited > 0.5
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_another_run_gave_to_another_input_meanwhile_is_left_alone(tmp_path):
+    # Run 1 chose `a` for cats/a.png, run 2 chose `a` for dogs/a.png before either wrote;
+    # run 1 wrote first: run 2 must not replace or mix into cats' folder.
+    from cnnpipe import layer
+    from cnnpipe.batch import Job, process
+    from cnnpipe.kernels import kernel
+    from cnnpipe.outputs import RunConfig
+
+    paths = []
+    for kind in ("cats", "dogs"):
+        (tmp_path / kind).mkdir()
+        paths.append(write_png(tmp_path / kind / "a.png", np.full((9, 9), len(kind) * 20)))
+    out = tmp_path / "out"
+    config = RunConfig(params=layer.Params(), kernels=(kernel("box"),), out_root=str(out))
+    assert process(Job(str(paths[0]), "a"), config)["status"] == "ok"
+    before = {p.name: p.read_bytes() for p in (out / "a").iterdir()}
+    record = process(Job(str(paths[1]), "a"), config)
+    assert record["status"] == "failed"
+    assert record["error"] == (
+        f"{out / 'a'} now holds the results of another input ({paths[0].resolve()}), written "
+        "by another run meanwhile; run again to give this input a folder of its own")
+    assert {p.name: p.read_bytes() for p in (out / "a").iterdir()} == before
+    assert sorted(p.name for p in out.iterdir()) == ["a"]  # and no lock file left
