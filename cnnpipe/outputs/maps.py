@@ -161,7 +161,7 @@ def _write_map(writer, config, det, stage, array, params, number, m, sheet) -> d
         entry["provenance"] = provenance(det, params)
     if sheet is not None:
         sheet.add(kernel, stage, array, m, pixels=pixels, palette=palette,
-                  title=_stage_title(stage, params))
+                  title=_stage_title(stage, params), weights=det.kernel.weights)
     return entry
 
 
@@ -173,26 +173,47 @@ def new_sheet(config, source_label: str, inp: InputMap, layer: Layer, n_layers: 
     from cnnpipe.pictures.sheet import OverviewSheet
 
     base = os.path.basename(source_label) or source_label
-    summary = params_summary(layer.params)
+    summary = params_summary(layer.params, config)
+    values = inp.entry.get("values")  # small inputs only: the sheet writes them in the cells
     if not stacked:
         return OverviewSheet(f"{base}: {summary}", inp.display,
-                             os.path.basename(source_label) or "input", input_mapping=inp.mapping)
+                             os.path.basename(source_label) or "input", input_mapping=inp.mapping,
+                             input_values=values)
     sees = "the input" if layer.number == 1 else (
         f"the {layer.in_channels} maps of layer {layer.number - 1}")
     title = (f"{base}: layer {layer.number} of {n_layers} ({layer.mode}, sees {sees}): "
              + summary)
     label = "image" if layer.number == 1 else "original (reference)"
-    return OverviewSheet(title, inp.display, label, input_mapping=inp.mapping)
+    return OverviewSheet(title, inp.display, label, input_mapping=inp.mapping,
+                         input_values=values)
 
 
-def params_summary(p: Params) -> str:
-    """One line for a sheet title: "conv stride 1, padding valid, relu, max pool 2 ..."."""
+def params_summary(p: Params, config=None) -> str:
+    """A sheet title's settings: the layer in brief, then every setting that differs
+    from its default ("conv stride 1, padding valid, relu, max pool 2 stride 2 (keep);
+    dilation 2, pad-mode reflect")."""
     parts = [f"conv stride {_pair(p.conv_stride)}, padding {p.padding}"]
     if p.activation != "none":
         parts.append(p.activation if p.activation != "leaky" else f"leaky {p.leak:g}")
     if p.pool != "none":
         parts.append(f"{p.pool} pool {_pair(p.window)} stride {_pair(p.stride)} ({p.edge})")
-    return ", ".join(parts)
+    else:
+        parts.append("no pool")
+    extra = []
+    if p.pad_mode != "zeros":
+        extra.append(f"pad-mode {p.pad_mode}")
+    if tuple(p.dilation) != (1, 1):
+        extra.append(f"dilation {_pair(p.dilation)}")
+    if p.flip:
+        extra.append("flip (true convolution)")
+    if p.color != "gray":
+        extra.append(f"color {p.color}")
+    defaults = {"scale": "robust", "cmap": "auto", "bit_depth": 8}
+    for name, default in defaults.items():
+        value = getattr(config, name, default)
+        if value != default:
+            extra.append(f"{name.replace('_', '-')} {value}")
+    return ", ".join(parts) + (f"; {', '.join(extra)}" if extra else "")
 
 
 def _stage_title(stage: str, p: Params) -> str | None:

@@ -1,13 +1,17 @@
 """The overview sheet: every stage of every detector on one PNG (Pillow).
 
 The sheet is built incrementally: :meth:`OverviewSheet.add` turns each float map
-into a small uint8 thumbnail at once and keeps only that, so a caller can stream
-one detector at a time and never hold all the float maps.
+into its picture at once and keeps only that, so a caller can stream one
+detector at a time and never hold all the float maps.
 
-Layout: a title row, then one row per detector with the columns
-input -> conv -> ReLU -> pool (a stage that no row has is left out). Every panel
-has two label lines (stage and detector; shape and value range), the picture,
-and a colour bar with tick labels saying what the colours mean.
+Layout: the title (every setting that differs from the defaults, wrapped, never
+cut), the input drawn once, then one row per detector: its kernel as a small
+picture (with its weights up to 7 × 7), then conv -> ReLU -> pool (a stage that
+no row has is left out). Every map is drawn at one scale for the whole sheet
+(:class:`~cnnpipe.pictures.thumbnails.SheetScale`), so pooling visibly shrinks
+the map; maps of at most 16 × 16 cells carry their values. Each panel has its
+label lines (stage and detector; size, W×H, and value range), the picture, and a
+colour bar saying what the colours mean.
 
 Every panel shows its map with the map PNG's own mapping (one display rule,
 :mod:`cnnpipe.pictures.mapping`). When that mapping clipped cells (the robust
@@ -21,97 +25,39 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from cnnpipe.errors import ParameterError
-from cnnpipe.numbers import format_number
+from cnnpipe.numbers import SIZE_ORDER, format_number, shape_text
 from cnnpipe.pictures.colormaps import lut
+from cnnpipe.pictures.kernel_picture import kernel_image
 from cnnpipe.pictures.mapping import to_png_pixels
+from cnnpipe.pictures.text import font, plain, wrap
+from cnnpipe.pictures.thumbnails import SheetScale, thumbnail, write_values
 
-__all__ = ["OverviewSheet", "thumbnail_block_factor", "thumbnail_shape"]
+__all__ = ["OverviewSheet", "STAGE_ORDER"]
 
-STAGE_ORDER = ("input", "conv", "relu", "pool")
+STAGE_ORDER = ("conv", "relu", "pool")
 STAGE_TITLES = {"input": "input", "conv": "conv", "relu": "ReLU", "pool": "pool"}
 
-DEFAULT_PANEL = 224  # px: big enough to read a 5x5 map cell by cell, small enough for 30 rows
+DEFAULT_PANEL = 320  # px: the input's longer side (small inputs: whole blocks, maybe more)
 DEFAULT_MAX_PIXELS = 40_000_000
 MARGIN = 24
 GAP = 32  # between columns; an arrow is drawn there
 ROW_GAP = 22
+MIN_COLUMN = 150  # px: room for the labels and colour bar of a small pooled map
 LABEL_FONT = 15
 TICK_FONT = 13
-TITLE_FONT = 22
+TITLE_FONT = 20
 LINE = 20  # label line height at LABEL_FONT
+TITLE_LINE = TITLE_FONT + 8
 BAR_GAP, BAR_H, TICK_LEN = 6, 12, 4
 ARROW_W = 8  # the end arrows of a clipped colour bar
+KERNEL_VALUES_UP_TO = 7
 BACKGROUND = (255, 255, 255)
 INK = (30, 30, 30)
 MUTED = (95, 95, 95)
 FRAME = (190, 190, 190)
-
-
-def thumbnail_block_factor(h: int, w: int, target: int) -> int:
-    """Integer block size for showing an (h, w) map in a `target`-pixel panel.
-
-    Maps that fit are upscaled by this whole factor (each cell becomes a k x k
-    block, NEAREST); maps larger than `target` get 1 and are downscaled instead.
-
-    Examples
-    --------
-    >>> thumbnail_block_factor(5, 5, 224)
-    44
-    >>> thumbnail_block_factor(2048, 2048, 224)
-    1
-    """
-    if h < 1 or w < 1 or target < 1:
-        raise ParameterError(f"map and panel sizes must be >= 1 (got {h}x{w}, panel {target})")
-    return max(1, target // max(h, w))
-
-
-def thumbnail_shape(h: int, w: int, target: int) -> tuple[int, int]:
-    """(rows, cols) of the thumbnail of an (h, w) map: aspect ratio kept, longer side <= target."""
-    k = thumbnail_block_factor(h, w, target)
-    if max(h, w) <= target:
-        return h * k, w * k
-    s = target / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
-
-
-def _thumbnail_of_map(array, mapping: dict, target: int, pixels=None,
-                      palette=None) -> np.ndarray:
-    # Colour first, then shrink (what any image viewer does when zooming out): averaging
-    # the values of a signed map would cancel fine +/- texture into a blank panel.
-    if pixels is None:
-        pixels, palette = to_png_pixels(array, mapping)
-    if pixels.dtype == np.uint16:  # 16-bit PNGs are shown at 8 bits on the sheet
-        pixels = (pixels.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-    return _thumbnail_of_pixels(pixels, target, palette)
-
-
-def _thumbnail_of_pixels(pixels: np.ndarray, target: int, palette=None) -> np.ndarray:
-    """Shrink (box filter) or enlarge (whole blocks); colour-table indices are looked up first."""
-    h, w = pixels.shape[:2]
-    th, tw = thumbnail_shape(h, w, target)
-    if max(h, w) > target:
-        img = Image.fromarray(pixels)
-        if palette is not None:  # Pillow's lookup is several times faster than numpy's
-            img.putpalette(np.asarray(palette, dtype=np.uint8).tobytes())
-            img = img.convert("RGB")
-        return np.asarray(img.resize((tw, th), Image.Resampling.BOX))
-    if palette is not None:
-        pixels = np.take(palette, pixels, axis=0)
-    k = th // h
-    return np.repeat(np.repeat(pixels, k, axis=0), k, axis=1)
-
-
-_fmt = format_number
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has only the small bitmap font
-        return ImageFont.load_default()
 
 
 @dataclass
@@ -119,7 +65,7 @@ class _Panel:
     kernel: str
     stage: str
     thumb: np.ndarray  # uint8 (h, w) or (h, w, 3)
-    shape: tuple[int, int]
+    shape: tuple[int, ...]
     vmin: float
     vmax: float
     mapping: dict | None
@@ -132,19 +78,22 @@ class OverviewSheet:
     Parameters
     ----------
     title : str
-        Title row text: the input name and the parameters (wrapped to the width).
+        Title text: the input name and the settings (wrapped to the width).
     input_pixels : ndarray
         The input as saved, uint8 (H, W) or (H, W, 3).
     input_label : str
-        Shown under "input" in each row (e.g. the file name).
+        Shown under "input" (e.g. the file name).
     input_mapping : dict, optional
-        The input's mapping; when given the input panel gets a colour bar too.
+        The input's mapping; when given the input panel gets a colour bar, and a
+        small input shows its values.
     panel : int
-        Longest side of a picture in px. Small maps are upscaled by a whole factor
-        (NEAREST, every cell a visible block), larger ones area-averaged down.
+        The input's longer side in px when it is larger than this; a smaller input
+        is enlarged by a whole factor. Every map uses the input's scale.
     max_pixels : int
         The sheet never grows past this; detectors beyond it are counted and named
         in a footer line instead of drawn.
+    input_values : array_like, optional
+        The input's (H, W) values: a small input then shows them in its cells.
 
     Examples
     --------
@@ -155,16 +104,9 @@ class OverviewSheet:
     'RGB'
     """
 
-    def __init__(
-        self,
-        title: str,
-        input_pixels: np.ndarray,
-        input_label: str,
-        *,
-        input_mapping: dict | None = None,
-        panel: int = DEFAULT_PANEL,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-    ):
+    def __init__(self, title: str, input_pixels: np.ndarray, input_label: str, *,
+                 input_mapping: dict | None = None, panel: int = DEFAULT_PANEL,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, input_values=None):
         pixels = np.asarray(input_pixels)
         if pixels.dtype != np.uint8 or not (
             pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)
@@ -176,36 +118,26 @@ class OverviewSheet:
         if panel < 16:
             raise ParameterError(f"`panel` must be >= 16 px (got {panel})")
         self.title = title
-        self._title_cache: dict[tuple[str, int], list[str]] = {}
         self.panel = int(panel)
         self.max_pixels = int(max_pixels)
+        self.scale = SheetScale.for_input(pixels.shape[0], pixels.shape[1], self.panel)
+        thumb = thumbnail(pixels, self.scale)
+        if input_values is not None and np.ndim(input_values) == 2:
+            thumb = write_values(thumb, np.asarray(input_values),
+                                 self.scale.enlarges(*pixels.shape[:2]))
         self._input = _Panel(
-            kernel="",
-            stage="input",
-            thumb=_thumbnail_of_pixels(pixels, self.panel),
-            shape=tuple(pixels.shape[:2]),
-            vmin=float(input_mapping["lo"]) if input_mapping else math.nan,
-            vmax=float(input_mapping["hi"]) if input_mapping else math.nan,
-            mapping=input_mapping,
-            title=input_label,
-        )
+            kernel="", stage="input", thumb=thumb, shape=tuple(pixels.shape[:2]),
+            vmin=math.nan, vmax=math.nan, mapping=input_mapping, title=input_label)
         self._rows: dict[str, dict[str, _Panel]] = {}
+        self._kernels: dict[str, np.ndarray] = {}
         self.omitted: list[str] = []
 
     # -- building ---------------------------------------------------------------------
 
-    def add(
-        self,
-        kernel_name: str,
-        stage: str,
-        array: np.ndarray,
-        mapping: dict,
-        *,
-        title: str | None = None,
-        pixels: np.ndarray | None = None,
-        palette: np.ndarray | None = None,
-    ) -> None:
-        """Add one map: it is made into a thumbnail now and the float array is not kept.
+    def add(self, kernel_name: str, stage: str, array: np.ndarray, mapping: dict, *,
+            title: str | None = None, pixels: np.ndarray | None = None,
+            palette: np.ndarray | None = None, weights=None) -> None:
+        """Add one map: it is drawn now and the float array is not kept.
 
         Parameters
         ----------
@@ -218,14 +150,13 @@ class OverviewSheet:
             The mapping used for its PNG (see :mod:`cnnpipe.pictures.mapping`).
         title : str, optional
             Stage caption instead of the default ("leaky ReLU", "mean pool", ...).
-        pixels : ndarray, optional
-            ``to_pixels(array, mapping)`` when the caller already made it for the
-            map's PNG: the sheet then does not map the values a second time.
-        palette : ndarray, optional
-            With ``pixels``: the (256, 3) colour table when ``pixels`` are the
-            indices of a palette PNG (see :func:`cnnpipe.pictures.mapping.to_png_pixels`).
+        pixels, palette : ndarray, optional
+            ``to_png_pixels(array, mapping)`` when the caller already made them for
+            the map's PNG: the sheet then does not map the values a second time.
+        weights : array_like, optional
+            The detector's weights: the row starts with a picture of its kernel.
         """
-        if stage not in STAGE_ORDER[1:]:
+        if stage not in STAGE_ORDER:
             raise ParameterError(f"`stage` must be conv, relu or pool (got {stage!r})")
         array = np.asarray(array)
         if array.ndim == 3 and array.shape[0] == 1:  # one channel: a plain map
@@ -245,62 +176,35 @@ class OverviewSheet:
                     self.omitted.append(kernel_name)
                 return
             self._rows[kernel_name] = {}
-        finite_mask = np.isfinite(array)
-        finite = array if finite_mask.all() else array[finite_mask]
-        thumb = _thumbnail_of_map(array, mapping, self.panel, pixels, palette)
+        if weights is not None and kernel_name not in self._kernels:
+            self._kernels[kernel_name] = np.asarray(
+                kernel_image(weights, values_up_to=KERNEL_VALUES_UP_TO))
+        if pixels is None:
+            pixels, palette = to_png_pixels(array, mapping)
+        thumb = thumbnail(pixels, self.scale, palette)
+        if array.ndim == 2:
+            thumb = write_values(thumb, array, self.scale.enlarges(*array.shape))
+        finite = array[np.isfinite(array)]
         self._rows[kernel_name][stage] = _Panel(
-            kernel=kernel_name,
-            stage=stage,
-            thumb=thumb,
-            shape=tuple(array.shape[-2:]),
+            kernel=kernel_name, stage=stage, thumb=thumb, shape=tuple(array.shape),
             vmin=float(finite.min()) if finite.size else math.nan,
             vmax=float(finite.max()) if finite.size else math.nan,
-            mapping=dict(mapping),
-            title=title or STAGE_TITLES[stage],
-        )
+            mapping=dict(mapping), title=title or STAGE_TITLES[stage])
 
     def _max_rows(self) -> int:
-        width = 2 * MARGIN + 4 * self.panel + 3 * GAP
-        room = self.max_pixels // width - self._title_height() - 2 * MARGIN - LINE
-        return max(1, room // self._row_height())
+        """Rows that fit ``max_pixels``, estimated from the input's picture (maps are no larger)."""
+        ih, iw = self._input.thumb.shape[:2]
+        width = 2 * MARGIN + MIN_COLUMN + 3 * max(iw, MIN_COLUMN) + 3 * GAP
+        row = ih + 5 * LINE + BAR_GAP + BAR_H + TICK_LEN + ROW_GAP
+        top = MARGIN + 4 * TITLE_LINE + ih + 4 * LINE + BAR_H + ROW_GAP + 2 * MARGIN
+        return max(1, (self.max_pixels // width - top) // row)
 
     # -- geometry ---------------------------------------------------------------------
 
-    def _row_height(self, image_height: int | None = None) -> int:
-        """Height of one row whose tallest picture is `image_height` (default: a full panel)."""
-        image_height = self.panel if image_height is None else image_height
-        return 2 * LINE + 4 + image_height + BAR_GAP + BAR_H + TICK_LEN + LINE + ROW_GAP
-
-    def _title_lines(self, width: int | None = None) -> list[str]:
-        width = width or (2 * MARGIN + 4 * self.panel + 3 * GAP)
-        # asked for each new row and for the layout: measure the words once per title and width
-        key = (self.title, width)
-        if key not in self._title_cache:
-            self._title_cache[key] = self._wrap_title(width)
-        return list(self._title_cache[key])
-
-    def _wrap_title(self, width: int) -> list[str]:
-        font = _font(TITLE_FONT)
-        lines: list[str] = []
-        for paragraph in _plain(self.title).splitlines() or [""]:
-            line = ""
-            for word in paragraph.split(" "):
-                trial = f"{line} {word}" if line else word
-                if line and font.getlength(trial) > width - 2 * MARGIN:
-                    lines.append(line)
-                    line = word
-                else:
-                    line = trial
-            lines.append(line)
-        return lines
-
-    def _title_height(self, width: int | None = None) -> int:
-        return len(self._title_lines(width)) * (TITLE_FONT + 8) + 16
-
     def stages(self) -> list[str]:
-        """The columns shown: input, then each stage that at least one row has."""
+        """The map columns drawn: each stage that at least one row has."""
         present = {s for row in self._rows.values() for s in row}
-        return ["input", *(s for s in STAGE_ORDER[1:] if s in present)]
+        return [s for s in STAGE_ORDER if s in present]
 
     def layout(self) -> dict:
         """Geometry of the sheet, as drawn by :meth:`render`.
@@ -308,102 +212,118 @@ class OverviewSheet:
         Returns
         -------
         dict
-            ``size`` (width, height); ``title_box``; ``panels``: one dict per panel
-            with row, col, kernel, stage, labels (the two label lines),
-            label_box, image_box (the picture itself), colorbar_box, ticks
-            (list of (x, text)), shown (the colour bar's (lo, hi)) and clipped
-            (True when the sheet shows a cut range); ``footer`` (text or None). Boxes are
+            ``size`` (width, height); ``title_box``, ``title_lines``; ``columns``
+            (``"kernel"`` then the stages); ``panels``: one dict per panel with
+            row (-1 for the input), col, kernel, stage (``"input"``,
+            ``"kernel"``, ``"conv"`` ...), labels (the wrapped label lines),
+            label_box, image_box (the picture itself), colorbar_box, ticks (list
+            of (x, text)), shown (the colour bar's (lo, hi)), clipped and
+            clipped_ends ((below, above)); ``footer`` (text or None). Boxes are
             (left, top, right, bottom), right/bottom exclusive.
         """
-        columns = self.stages()
-        width = 2 * MARGIN + len(columns) * self.panel + (len(columns) - 1) * GAP
-        title_h = self._title_height(width)
+        columns = (["kernel"] if self._kernels else []) + self.stages()
+        label_font = font(LABEL_FONT)
+        widths = [self._column_width(c, label_font) for c in columns]
+        inner = max(sum(widths) + GAP * max(0, len(widths) - 1),
+                    self._input.thumb.shape[1], MIN_COLUMN * 2)
+        width = 2 * MARGIN + inner
+        title_lines = wrap(self.title, font(TITLE_FONT), inner)
+        title_h = len(title_lines) * TITLE_LINE + 12
         y = MARGIN + title_h
-        panels = []
-        rows = self._rows or {"": {}}  # no maps yet: the input alone
-        for r, (kernel, row) in enumerate(rows.items()):
-            # Rows are as tall as their tallest picture, so wide photos leave no holes.
-            image_h = max(p.thumb.shape[0] for p in [self._input, *row.values()])
-            for c, stage in enumerate(columns):
-                panel = self._input if stage == "input" else row.get(stage)
-                if panel is None:
-                    continue
-                x = MARGIN + c * (self.panel + GAP)
-                panels.append(self._panel_geometry(panel, kernel, r, c, x, y, image_h))
-            y += self._row_height(image_h)
-        height = y + MARGIN
+        panels = [self._panel_geometry(self._input, "", -1, 0, MARGIN, y,
+                                       max(self._input.thumb.shape[1], MIN_COLUMN * 2),
+                                       None, label_font)]
+        y = panels[0]["bottom"] + ROW_GAP
+        for r, (kernel, row) in enumerate(self._rows.items()):
+            x = MARGIN
+            items = []
+            for c, (column, col_w) in enumerate(zip(columns, widths, strict=True)):
+                panel = self._kernel_panel(kernel) if column == "kernel" else row.get(column)
+                if panel is not None:
+                    items.append((panel, c, x, col_w))
+                x += col_w + GAP
+            label_lines = max(len(self._labels(p, w, label_font)) for p, _, _, w in items)
+            image_h = max(p.thumb.shape[0] for p, *_ in items)
+            row_panels = [self._panel_geometry(p, kernel, r, c, x0, y, w, (label_lines, image_h),
+                                               label_font) for p, c, x0, w in items]
+            panels += row_panels
+            y = max(p["bottom"] for p in row_panels) + ROW_GAP
+        height = y + MARGIN - ROW_GAP
         footer = None
         if self.omitted:
-            footer = (
-                f"{len(self.omitted)} more detector(s) not drawn to keep the sheet small "
-                f"(see their own PNGs): {', '.join(self.omitted[:8])}"
-                + (", ..." if len(self.omitted) > 8 else "")
-            )
-            height += LINE + 8
-        return {
-            "size": (width, height),
-            "title_box": (MARGIN, MARGIN, width - MARGIN, MARGIN + title_h),
-            "title_lines": self._title_lines(width),
-            "columns": columns,
-            "panels": panels,
-            "footer": footer,
-        }
+            footer = (f"{len(self.omitted)} more detector(s) not drawn to keep the sheet small "
+                      f"(see their own PNGs): {', '.join(self.omitted[:8])}"
+                      + (", ..." if len(self.omitted) > 8 else ""))
+            footer_lines = wrap(footer, label_font, inner)
+            footer = "\n".join(footer_lines)
+            height += len(footer_lines) * LINE + 8
+        return {"size": (width, height), "title_box": (MARGIN, MARGIN, width - MARGIN,
+                                                       MARGIN + title_h),
+                "title_lines": title_lines, "columns": columns, "panels": panels,
+                "footer": footer}
 
-    def _panel_geometry(
-        self, panel: _Panel, kernel: str, r: int, c: int, x: int, y: int, image_h: int
-    ) -> dict:
-        h, w = panel.shape
+    def _kernel_panel(self, kernel: str) -> _Panel | None:
+        picture = self._kernels.get(kernel)
+        if picture is None:
+            return None
+        return _Panel(kernel=kernel, stage="kernel", thumb=picture, shape=(),
+                      vmin=math.nan, vmax=math.nan, mapping=None, title="kernel")
+
+    def _column_width(self, column: str, label_font) -> int:
+        if column == "kernel":
+            pictures = [p.shape[1] for p in self._kernels.values()]
+        else:
+            pictures = [row[column].thumb.shape[1] for row in self._rows.values()
+                        if column in row]
+        return max([MIN_COLUMN, *pictures])
+
+    def _labels(self, panel: _Panel, width: int, label_font) -> list[str]:
         if panel.stage == "input":
             first = f"input \u00b7 {panel.title}"
+            second = f"{shape_text(panel.shape)} ({SIZE_ORDER})"
+        elif panel.stage == "kernel":
+            first = f"kernel \u00b7 {panel.kernel}"
+            second = ""
         else:
-            first = f"{panel.title} \u00b7 {kernel}"
-        second = f"{h}x{w}"
-        # The input's float values are not known here (only its pixels); its bar says the scale.
-        if panel.stage != "input" and not math.isnan(panel.vmin):
-            second += f"  min {_fmt(panel.vmin)}  max {_fmt(panel.vmax)}"
-        label_box = (x, y, x + self.panel, y + 2 * LINE)
+            first = f"{panel.title} \u00b7 {panel.kernel}"
+            second = shape_text(panel.shape)
+            if not math.isnan(panel.vmin):
+                second += f"  min {format_number(panel.vmin)}  max {format_number(panel.vmax)}"
+        lines = wrap(first, label_font, width)
+        if second:
+            lines += wrap(second, label_font, width)
+        return lines
+
+    def _panel_geometry(self, panel: _Panel, kernel: str, r: int, c: int, x: int, y: int,
+                        width: int, row: tuple[int, int] | None, label_font) -> dict:
+        labels = self._labels(panel, width, label_font)
+        n_lines, image_h = row if row is not None else (len(labels), panel.thumb.shape[0])
+        label_box = (x, y, x + width, y + n_lines * LINE)
         th, tw = panel.thumb.shape[:2]
-        img_top = y + 2 * LINE + 4
-        ix = x + (self.panel - tw) // 2
-        iy = img_top + (image_h - th) // 2
-        image_box = (ix, iy, ix + tw, iy + th)
-        bar_box = None
-        ticks = []
-        shown = None
+        img_top = y + n_lines * LINE + 4
+        image_box = (x, img_top, x + tw, img_top + th)  # top-left: sizes compare at a glance
+        bottom = img_top + image_h
+        bar_box, ticks, shown = None, [], None
         cut = (panel.mapping or {}).get("clipped") or {}
         below, above = bool(cut.get("below")), bool(cut.get("above"))
-        clipped = below or above
         if panel.mapping is not None:
             by = img_top + image_h + BAR_GAP
             shown = (float(panel.mapping["lo"]), float(panel.mapping["hi"]))
             lo, hi = shown
-            # A clipped end of the bar gets an arrow meaning "and beyond".
-            right_in = ARROW_W if above else 0
-            left_in = ARROW_W if below else 0
-            bar_box = (x + left_in, by, x + self.panel - right_in, by + BAR_H)
+            bar_w = max(tw, MIN_COLUMN)
+            bar_box = (x + (ARROW_W if below else 0), by,
+                       x + bar_w - (ARROW_W if above else 0), by + BAR_H)
             left, right = bar_box[0], bar_box[2] - 1
-            lo_text, hi_text = _fmt(lo), _fmt(hi)
-            lo_text = f"<={lo_text}" if below else lo_text
-            hi_text = f">={hi_text}" if above else hi_text
+            lo_text = ("<=" if below else "") + format_number(lo)
+            hi_text = (">=" if above else "") + format_number(hi)
             ticks = [(left, lo_text), (right, hi_text)]
             if lo < 0 < hi:
-                zx = left + round((0 - lo) / (hi - lo) * (right - left))
-                ticks.insert(1, (zx, "0"))
-        return {
-            "row": r,
-            "col": c,
-            "kernel": kernel,
-            "stage": panel.stage,
-            "labels": [first, second],
-            "label_box": label_box,
-            "image_box": image_box,
-            "colorbar_box": bar_box,
-            "ticks": ticks,
-            "shown": shown,
-            "clipped": clipped,
-            "clipped_ends": (below, above),
-            "_panel": panel,
-        }
+                ticks.insert(1, (left + round((0 - lo) / (hi - lo) * (right - left)), "0"))
+            bottom = by + BAR_H + TICK_LEN + LINE
+        return {"row": r, "col": c, "kernel": kernel, "stage": panel.stage, "labels": labels,
+                "label_box": label_box, "image_box": image_box, "colorbar_box": bar_box,
+                "ticks": ticks, "shown": shown, "clipped": below or above,
+                "clipped_ends": (below, above), "bottom": bottom, "_panel": panel}
 
     # -- drawing ----------------------------------------------------------------------
 
@@ -412,36 +332,38 @@ class OverviewSheet:
         geo = self.layout()
         sheet = Image.new("RGB", geo["size"], BACKGROUND)
         draw = ImageDraw.Draw(sheet)
-        label_font, tick_font, title_font = _font(LABEL_FONT), _font(TICK_FONT), _font(TITLE_FONT)
+        label_font, tick_font, title_font = font(LABEL_FONT), font(TICK_FONT), font(TITLE_FONT)
         tx, ty = geo["title_box"][:2]
         for i, line in enumerate(geo["title_lines"]):
-            draw.text((tx, ty + i * (TITLE_FONT + 8)), _plain(line), fill=INK, font=title_font)
+            draw.text((tx, ty + i * TITLE_LINE), plain(line), fill=INK, font=title_font)
         for p in geo["panels"]:
             panel: _Panel = p["_panel"]
-            lx, ly, lr, _ = p["label_box"]
+            lx, ly = p["label_box"][:2]
             for i, line in enumerate(p["labels"]):
-                text = _fit(line, label_font, lr - lx)
-                draw.text((lx, ly + i * LINE), text, fill=INK if i == 0 else MUTED, font=label_font)
+                draw.text((lx, ly + i * LINE), plain(line), fill=INK if i == 0 else MUTED,
+                          font=label_font)
             ix, iy, ir, ib = p["image_box"]
             sheet.paste(Image.fromarray(panel.thumb), (ix, iy))
             draw.rectangle((ix - 1, iy - 1, ir, ib), outline=FRAME)
             if p["col"] > 0:
-                self._arrow(draw, ix, p)
+                self._arrow(draw, p)
             if p["colorbar_box"] is not None:
                 self._colorbar(sheet, draw, p, tick_font)
         if geo["footer"]:
-            draw.text((MARGIN, geo["size"][1] - MARGIN - LINE), geo["footer"], fill=MUTED,
-                      font=label_font)
+            lines = geo["footer"].split("\n")
+            top = geo["size"][1] - MARGIN - len(lines) * LINE
+            for i, line in enumerate(lines):
+                draw.text((MARGIN, top + i * LINE), plain(line), fill=MUTED, font=label_font)
         return sheet
 
-    def _arrow(self, draw: ImageDraw.ImageDraw, ix: int, p: dict) -> None:
-        x = MARGIN + p["col"] * (self.panel + GAP)
-        y = (p["image_box"][1] + p["image_box"][3]) // 2
+    def _arrow(self, draw: ImageDraw.ImageDraw, p: dict) -> None:
+        x = p["label_box"][0]
+        y = p["image_box"][1] + min(40, (p["image_box"][3] - p["image_box"][1]) // 2)
         x0, x1 = x - GAP + 8, x - 8
         draw.line((x0, y, x1 - 4, y), fill=MUTED, width=2)
         draw.polygon([(x1, y), (x1 - 7, y - 5), (x1 - 7, y + 5)], fill=MUTED)
 
-    def _colorbar(self, sheet: Image.Image, draw, p: dict, font) -> None:
+    def _colorbar(self, sheet: Image.Image, draw, p: dict, face) -> None:
         bx, by, br, bb = p["colorbar_box"]
         mapping = p["_panel"].mapping
         ramp = np.rint(np.linspace(0, 255, br - bx)).astype(np.int64)
@@ -467,16 +389,14 @@ class OverviewSheet:
             start = (0, 0, 0) if rgb else tuple(int(c) for c in bar[0, 0])
             draw.polygon([(bx - 1, by - 1), (bx - ARROW_W, mid), (bx - 1, bb)], fill=start,
                          outline=FRAME)
-        for i, (x, text) in enumerate(p["ticks"]):
+        texts = p["ticks"]
+        widths = [face.getlength(t) for _, t in texts]
+        if len(texts) == 3 and widths[0] + widths[1] + widths[2] + 12 > br - bx:
+            texts, widths = [texts[0], texts[2]], [widths[0], widths[2]]  # no room for "0"
+        for i, ((x, text), w) in enumerate(zip(texts, widths, strict=True)):
             draw.line((x, bb, x, bb + TICK_LEN), fill=INK)
-            width = font.getlength(text)
-            if i == 0:
-                left = x
-            elif i == len(p["ticks"]) - 1:
-                left = x - width + 1
-            else:
-                left = x - width / 2
-            draw.text((left, bb + TICK_LEN + 1), text, fill=INK, font=font)
+            left = x if i == 0 else (x - w + 1 if i == len(texts) - 1 else x - w / 2)
+            draw.text((left, bb + TICK_LEN + 1), text, fill=INK, font=face)
 
     def to_png_bytes(self, compression: int = 1) -> bytes:
         """The rendered sheet as PNG bytes (zlib level `compression`, 0-9)."""
@@ -487,21 +407,3 @@ class OverviewSheet:
         # no row filter: flat backgrounds and colour-mapped panels deflate best as they are
         return encode_png(np.asarray(self.render()), compression=compression,
                           filter="none")
-
-
-# Pillow's built-in font lacks these glyphs; callers' labels often contain them.
-_PLAIN = str.maketrans({"\u00d7": "x", "\u2212": "-", "\u2013": "-", "\u2192": "->"})
-
-
-def _plain(text: str) -> str:
-    return text.replace("\u2026", "...").translate(_PLAIN)
-
-
-def _fit(text: str, font, width: int) -> str:
-    """Cut `text` with "..." so it fits `width` pixels (the default font has no ellipsis glyph)."""
-    text = _plain(text)
-    if font.getlength(text) <= width:
-        return text
-    while text and font.getlength(text + "...") > width:
-        text = text[:-1]
-    return text + "..."

@@ -1,0 +1,161 @@
+"""Pictures of kernels (Pillow): weights as diverging colours, with their values when small.
+
+A 2-D kernel (kh, kw) is drawn on a symmetric range ``±max|w|`` with the
+diverging colour map ``vik`` (blue negative, light zero, red positive), each
+weight a square cell; up to ``values_up_to`` × ``values_up_to`` the weights are
+written in the cells (:func:`cnnpipe.numbers.format_number`). A (3, kh, kw)
+kernel (an RGB first-layer filter) is drawn as one colour patch, the way the
+first-layer filters of trained networks are usually shown: each channel
+``128 + 127 · w / max|w|``, so grey is zero (:func:`kernels_sheet` does this for
+a (K, 3, kh, kw) bank). Other (C, kh, kw) kernels, such as those of a second
+layer whose channels are the maps of the first, are drawn one channel beside
+the other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from cnnpipe.numbers import format_number, shape_text
+from cnnpipe.pictures.colormaps import lut
+from cnnpipe.pictures.text import cell_text_font, font, plain, wrap
+
+__all__ = ["kernel_image", "kernels_sheet", "KERNEL_CMAP"]
+
+KERNEL_CMAP = "vik"
+GRID = (150, 150, 150)
+CHANNEL_GAP = 6
+MAX_CHANNELS = 8
+
+
+def _cell_for(weights: np.ndarray, values: bool, target: int, min_text_cell: int) -> int:
+    kh, kw = weights.shape[-2:]
+    cell = max(2, target // max(kh, kw))
+    if values:
+        texts = [format_number(v) for v in weights.ravel()]
+        widest = max(font(12).getlength(t) for t in texts)
+        cell = max(cell, min_text_cell, int(widest) + 8)
+    return cell
+
+
+def kernel_image(weights, *, values_up_to: int = 7, target: int = 132,
+                 min_text_cell: int = 26, rgb: bool = False) -> Image.Image:
+    """An RGB picture of one kernel (module notes).
+
+    Parameters
+    ----------
+    weights : array_like
+        (kh, kw), or (C, kh, kw).
+    values_up_to : int
+        Write the weights in the cells when both sides are at most this.
+    target : int
+        About how many px the longer side takes when the weights are not written.
+    rgb : bool
+        Draw a (3, kh, kw) kernel as one colour patch (its channels are R, G, B);
+        otherwise its channels are drawn side by side.
+
+    Examples
+    --------
+    >>> kernel_image(np.array([[1.0, 0.0, -1.0]] * 3)).size
+    (78, 78)
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim == 2:
+        w2 = w
+    elif w.ndim == 3 and w.shape[0] == 3 and rgb:
+        return _rgb_patch(w, target)
+    elif w.ndim == 3:
+        parts = [kernel_image(c, values_up_to=values_up_to, target=target // 2,
+                              min_text_cell=min_text_cell) for c in w[:MAX_CHANNELS]]
+        width = sum(p.width for p in parts) + CHANNEL_GAP * (len(parts) - 1)
+        out = Image.new("RGB", (width, max(p.height for p in parts)), (255, 255, 255))
+        x = 0
+        for p in parts:
+            out.paste(p, (x, 0))
+            x += p.width + CHANNEL_GAP
+        return out
+    else:
+        raise ValueError(f"a kernel must be (kh, kw) or (C, kh, kw) (got shape {w.shape})")
+    kh, kw = w2.shape
+    show = max(kh, kw) <= values_up_to
+    cell = _cell_for(w2, show, target, min_text_cell)
+    extent = float(np.abs(w2).max()) or 1.0
+    index = np.rint((w2 / extent + 1) / 2 * 255).astype(np.int64)
+    colours = lut(KERNEL_CMAP)[index]
+    pixels = np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
+    image = Image.fromarray(np.ascontiguousarray(pixels))
+    draw = ImageDraw.Draw(image)
+    if show and cell >= 8:
+        for r in range(kh + 1):
+            draw.line((0, r * cell - (r == kh), kw * cell, r * cell - (r == kh)), fill=GRID)
+        for c in range(kw + 1):
+            draw.line((c * cell - (c == kw), 0, c * cell - (c == kw), kh * cell), fill=GRID)
+        texts = [[format_number(v) for v in row] for row in w2]
+        face = cell_text_font([t for row in texts for t in row], cell)
+        if face is not None:
+            for (r, c), text in np.ndenumerate(np.array(texts, dtype=object)):
+                ink = _ink_for(colours[r, c])
+                draw.text(((c + 0.5) * cell, (r + 0.5) * cell), text, fill=ink, font=face,
+                          anchor="mm")
+    return image
+
+
+def _ink_for(colour) -> tuple[int, int, int]:
+    """Black on light cells, white on dark ones."""
+    r, g, b = (int(v) for v in colour)
+    return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
+
+
+def _rgb_patch(w: np.ndarray, target: int) -> Image.Image:
+    extent = float(np.abs(w).max()) or 1.0
+    rgb = np.clip(np.rint(128 + 127 * w / extent), 0, 255).astype(np.uint8)
+    rgb = np.moveaxis(rgb, 0, -1)
+    kh, kw = rgb.shape[:2]
+    cell = max(2, target // max(kh, kw))
+    return Image.fromarray(np.repeat(np.repeat(rgb, cell, axis=0), cell, axis=1))
+
+
+def kernels_sheet(kernels, *, values_up_to: int = 9, columns: int = 4) -> Image.Image:
+    """One picture of several kernels: each with its name, size and weight range.
+
+    ``kernels`` are objects with ``name`` and ``weights`` (a (kh, kw), (C, kh, kw)
+    or, for a bank of RGB filters, (K, 3, kh, kw) array: one patch per filter).
+    """
+    items = []
+    for k in kernels:
+        w = np.asarray(k.weights)
+        if w.ndim == 4:  # a bank of K filters, e.g. (K, 3, kh, kw)
+            items += [(f"{k.name}[{i}]", f, f.shape[0] == 3) for i, f in enumerate(w)]
+        else:
+            items.append((k.name, w, False))
+    label_font, small = font(14), font(12)
+    tiles = []
+    for name, w, rgb in items:
+        picture = kernel_image(w, values_up_to=values_up_to, target=160, min_text_cell=30,
+                               rgb=rgb)
+        lo, hi = float(np.min(w)), float(np.max(w))
+        size = shape_text(w.shape) + (" (W×H)" if w.ndim == 2 else " (C × W×H)")
+        width = max(picture.width, 170)
+        lines = wrap(name, label_font, width) + wrap(
+            f"{size}  {format_number(lo)} .. {format_number(hi)}", small, width)
+        tiles.append((lines, picture, width))
+    gap, margin, line = 24, 16, 18
+    rows = [tiles[i:i + columns] for i in range(0, len(tiles), columns)] or [[]]
+    col_w = [max((r[c][2] for r in rows if c < len(r)), default=0) for c in range(columns)]
+    heights = [max((len(t[0]) * line + 6 + t[1].height for t in r), default=0) for r in rows]
+    width = 2 * margin + sum(col_w) + gap * (max(1, min(columns, len(tiles))) - 1)
+    height = 2 * margin + sum(heights) + gap * (len(rows) - 1)
+    sheet = Image.new("RGB", (max(width, 200), max(height, 60)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    y = margin
+    for r, row in enumerate(rows):
+        x = margin
+        for c, (lines, picture, _) in enumerate(row):
+            for i, text in enumerate(lines):
+                draw.text((x, y + i * line), plain(text), fill=(30, 30, 30),
+                          font=label_font if i == 0 else small)
+            sheet.paste(picture, (x, y + len(lines) * line + 6))
+            x += col_w[c] + gap
+        y += heights[r] + gap
+    return sheet
