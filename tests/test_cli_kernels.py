@@ -142,7 +142,7 @@ def test_matrix_card_marks_negatives_red_with_colour():
 
 def test_large_and_multichannel_kernels_render(tmp_path):
     text = render(kernel_card(kernel("gaussian:3")))
-    assert "19x19: too large to show" in text
+    assert "19x19: too large for a table" in text and "--png" in text
     np.save(tmp_path / "rgb.npy", np.arange(12).reshape(3, 2, 2) - 6)
     text = render(kernel_card(kernel(str(tmp_path / "rgb.npy"))))
     assert "3ch 2x2" in text
@@ -170,3 +170,24 @@ def test_a_name_missing_only_its_dash_gets_one_answer(invoke):
     result = invoke("run", "x.png", "-k", "SobelX")
     assert result.exit_code == 2
     assert "did you mean 'sobel-x'? " in result.stderr
+
+
+def test_kernels_png_draws_every_kernel_with_diverging_colours(invoke, tmp_path):
+    from PIL import Image
+
+    from cnnpipe.pictures.colormaps import lut
+    from cnnpipe.pictures.kernel_picture import KERNEL_CMAP, kernels_sheet
+
+    target = tmp_path / "k.png"
+    result = invoke("kernels", "gabor:45,2,6", "sobel-x", "--png", target)
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.stderr and str(target) in result.stderr
+    with Image.open(target) as im:
+        picture = np.asarray(im.convert("RGB"))
+    expected = np.asarray(kernels_sheet([kernel("gabor:45,2,6"), BUILTIN["sobel-x"]]))
+    np.testing.assert_array_equal(picture, expected)
+    table = {tuple(c) for c in lut(KERNEL_CMAP)}
+    colours = {tuple(c) for c in picture.reshape(-1, 3)}
+    assert len(colours & table) > 20  # a 13x13 gabor in many diverging colours
+    bad = invoke("kernels", "sobel-x", "--png", tmp_path / "k.jpg")
+    assert bad.exit_code == 2 and not (tmp_path / "k.jpg").exists()

@@ -12,7 +12,10 @@ from cnnpipe.cli.console import stdout
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON list of {name, shape, weights, description, source} and "
                    "nothing else.")
-def kernels(specs, as_json):
+@click.option("--png", "png_path", default=None, metavar="FILE.png",
+              help="Also draw the kernels (any size) as pictures into FILE.png: weights in "
+                   "diverging colours, written in the cells up to 9x9.")
+def kernels(specs, as_json, png_path):
     """Show the built-in feature detectors (kernels) and their matrices.
 
     With no arguments, every built-in detector; otherwise the named ones. Any
@@ -29,6 +32,7 @@ def kernels(specs, as_json):
       NAME=SPEC                   any of these, named NAME
 
     Negative weights are printed in red (and, as always, with a minus sign).
+    --png draws them as a picture (blue negative, light zero, red positive).
 
     \b
     Examples:
@@ -36,12 +40,15 @@ def kernels(specs, as_json):
       cnnpipe kernels sobel-x sobel-y
       cnnpipe kernels gaussian:2 "1,2;3,4" "edge=3x3: -1,0,1,-2,0,2,-1,0,1"
       cnnpipe kernels --json | python -m json.tool
+      cnnpipe kernels gabor:45,2,6 log:1 --png kernels.png
     """
     import json
 
     from cnnpipe.kernels import BUILTIN, parse_kernel_specs
 
     chosen = parse_kernel_specs(specs) if specs else list(BUILTIN.values())
+    if png_path is not None:
+        _write_png(chosen, png_path)
     if as_json:
         click.echo(json.dumps([k.to_dict() for k in chosen]))
         return
@@ -53,3 +60,20 @@ def kernels(specs, as_json):
     for k in chosen:
         console.print()
         console.print(kernel_card(k))
+
+
+def _write_png(chosen, png_path) -> None:
+    import io as _io
+
+    from cnnpipe.errors import ParameterError
+    from cnnpipe.io import atomic_write
+    from cnnpipe.pictures.kernel_picture import kernels_sheet
+
+    if not str(png_path).lower().endswith(".png"):
+        raise ParameterError(f"--png {png_path!r}: the file name must end in .png")
+    picture = kernels_sheet(chosen)
+    buffer = _io.BytesIO()
+    picture.save(buffer, format="PNG")
+    atomic_write(png_path, buffer.getvalue())
+    click.echo(f"cnnpipe kernels: wrote {png_path} ({len(chosen)} kernel(s), "
+               f"{picture.width}x{picture.height} px)", err=True)

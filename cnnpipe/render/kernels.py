@@ -44,8 +44,8 @@ def _matrix_table(weights: np.ndarray, max_side: int) -> Table:
     if max(kh, kw) > max_side:
         table = Table(show_header=False)
         table.add_column()
-        table.add_row(f"{kh}x{kw}: too large to show\n(limit {max_side}x{max_side});\n"
-                      "use --json")
+        table.add_row(f"{kh}x{kw}: too large for a table\n(limit {max_side}x{max_side});\n"
+                      "see it with --png FILE,\nits weights with --json")
         return table
     table = Table(show_header=False)
     for _ in range(kw):
