@@ -58,7 +58,7 @@ def kernel_image(weights, *, values_up_to: int = 7, target: int = 132,
     Examples
     --------
     >>> kernel_image(np.array([[1.0, 0.0, -1.0]] * 3)).size
-    (78, 78)
+    (132, 132)
     """
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim == 2:
