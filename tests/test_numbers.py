@@ -85,3 +85,29 @@ def test_gif_cells_grow_to_fit_their_numbers():
     w = crop_walk()
     widest = max(_font(16).getlength(format_number(v)) for v in w.conv.ravel())
     assert cell_size(w) >= widest + 10 and cell_size(w) >= CELL
+
+
+def test_run_summary_at_80_columns_never_cuts_a_file_name_and_has_no_trailing_spaces(
+        invoke, tmp_path, monkeypatch):
+    from conftest import SAMPLES
+
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke("run", SAMPLES / "chelsea.png", "-k", "gabor:45,2,6", "-k", "sobel-x",
+                    "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert all(line == line.rstrip() for line in lines)  # piped: no padding spaces
+    for name in ("01-conv-gabor-45-2-6.png", "03-pool-gabor-45-2-6.png", "02-relu-sobel-x.png"):
+        assert any(line.endswith(name) for line in lines), name
+    assert "…" not in result.stdout
+    assert "size (W×H)" in result.stdout and "451×300" in result.stdout  # width first
+
+
+def test_zero_sum_kernels_show_a_sum_of_zero(invoke):
+    result = invoke("kernels", "log:1", "sobel-x")
+    assert result.exit_code == 0
+    rows = [line for line in result.stdout.splitlines()
+            if line.startswith(("│ log-1 ", "│ sobel-x "))]
+    assert len(rows) == 2 and all("│   0 │" in row for row in rows)
+    assert "e-0" not in result.stdout

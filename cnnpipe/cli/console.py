@@ -33,12 +33,52 @@ def stdout(*, pipe_width: int | None = None):
     def make():
         from rich.console import Console
 
-        console = Console(highlight=False)
+        console = Console(highlight=False, file=_TrimmedStdout())
         if pipe_width and not console.is_terminal and "COLUMNS" not in os.environ:
-            console = Console(highlight=False, width=pipe_width)
+            console = Console(highlight=False, width=pipe_width, file=_TrimmedStdout())
         return console
 
     return _cached(f"cnnpipe.stdout.{pipe_width}", make)
+
+
+class _TrimmedStdout:
+    """``sys.stdout`` (looked up at each write) without the spaces rich pads lines with,
+    when it is not a terminal: piped tables carry no trailing spaces."""
+
+    def __init__(self):
+        self._pending = ""
+
+    @staticmethod
+    def _target():
+        import sys
+
+        return sys.stdout
+
+    def isatty(self) -> bool:
+        isatty = getattr(self._target(), "isatty", None)
+        return bool(isatty and isatty())
+
+    @property
+    def encoding(self):
+        return getattr(self._target(), "encoding", "utf-8") or "utf-8"
+
+    def fileno(self) -> int:
+        return self._target().fileno()
+
+    def write(self, text: str) -> int:
+        if self.isatty():
+            return self._target().write(text)
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        if lines:
+            self._target().write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._target().write(self._pending)
+            self._pending = ""
+        self._target().flush()
 
 
 def stderr():

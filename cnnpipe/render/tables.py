@@ -8,7 +8,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from cnnpipe.numbers import format_number, format_sum
+from cnnpipe.numbers import SIZE_ORDER, format_number, format_sum, shape_text, size_text
 
 NEGATIVE = "red"
 ZERO = "dim"
@@ -105,24 +105,46 @@ def _natural_width(console, options, table: Table) -> int:
     return Measurement.get(console, options.update_width(1 << 20), table).maximum
 
 
-def summary_table(manifest: dict, title: str | None = None) -> Table:
-    """One row per map: stage, detector, shape, min, max, mean, zeros, file."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
-    table.add_column("stage")
-    table.add_column("detector")
-    table.add_column("shape", justify="right")
-    for name in ("min", "max", "mean"):
-        table.add_column(name, justify="right")
-    table.add_column("zeros", justify="right")
-    table.add_column("file")
-    for entry in manifest.get("maps", []):
-        shape = "×".join(str(n) for n in entry["shape"])
-        cells = [Text(format_value(entry[key]), style=NEGATIVE if entry[key] < 0 else "")
-                 for key in ("min", "max", "mean")]
-        zeros = f"{100 * entry['zero_fraction']:.0f}%" if entry["stage"] in ("relu", "pool") else ""
-        table.add_row(entry["stage"], entry.get("kernel") or "", shape, *cells, zeros,
-                      entry["file"])
-    return table
+def summary_table(manifest: dict, title: str | None = None):
+    """One row per map: stage, detector, size (W×H), min, max, mean, zeros, file.
+
+    File names are never cut: when the table is wider than the console, the
+    stage and detector columns (which the file name repeats) are left out.
+    """
+    return _Summary(manifest, title)
+
+
+class _Summary:
+    def __init__(self, manifest: dict, title: str | None):
+        self.manifest, self.title = manifest, title
+
+    def table(self, names: bool) -> Table:
+        table = Table(title=self.title, box=box.SIMPLE_HEAD, title_justify="left",
+                      show_edge=False)
+        if names:
+            table.add_column("stage", no_wrap=True)
+            table.add_column("detector", no_wrap=True)
+        table.add_column(f"size ({SIZE_ORDER})", justify="right", no_wrap=True)
+        for name in ("min", "max", "mean"):
+            table.add_column(name, justify="right", no_wrap=True)
+        table.add_column("zeros", justify="right", no_wrap=True)
+        table.add_column("file", no_wrap=True)
+        for entry in self.manifest.get("maps", []):
+            cells = [Text(format_value(entry[key]), style=NEGATIVE if entry[key] < 0 else "")
+                     for key in ("min", "max", "mean")]
+            zeros = (f"{100 * entry['zero_fraction']:.0f}%"
+                     if entry["stage"] in ("relu", "pool") else "")
+            first = [entry["stage"], entry.get("kernel") or ""] if names else []
+            table.add_row(*first, shape_text(entry["shape"]), *cells, zeros, entry["file"])
+        return table
+
+    def __rich_console__(self, console, options):
+        full = self.table(names=True)
+        yield full if _natural_width(console, options, full) <= options.max_width \
+            else self.table(names=False)
+
+    def __rich_measure__(self, console, options):
+        return Measurement.get(console, options, self.table(names=True))
 
 
 def batch_table(reports: list[dict]) -> Table:
@@ -130,12 +152,12 @@ def batch_table(reports: list[dict]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, title="inputs", title_justify="left", show_edge=False)
     table.add_column("input")
     table.add_column("status")
-    table.add_column("H×W", justify="right")
+    table.add_column(f"size ({SIZE_ORDER})", justify="right")
     table.add_column("output / error")
     styles = {"ok": "green", "failed": "red", "skipped": "yellow"}
     for report in reports:
         info = report.get("input", {})
-        size = f"{info['height']}×{info['width']}" if "width" in info else ""  # rows × cols
+        size = size_text(info["height"], info["width"]) if "width" in info else ""
         detail = report.get("error") or report.get("output", "")
         table.add_row(str(info.get("path", "")), Text(report["status"],
                       style=styles.get(report["status"], "")), size, detail)
