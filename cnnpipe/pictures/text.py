@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import threading
 
 from PIL import ImageFont
 
@@ -12,13 +12,24 @@ __all__ = ["font", "plain", "wrap", "cell_text_font"]
 _PLAIN = str.maketrans({"\u00d7": "x", "\u2212": "-", "\u2013": "-", "\u2192": "->"})
 
 
-@functools.lru_cache(maxsize=16)
+_LOCAL = threading.local()
+
+
 def font(size: int):
-    """Pillow's built-in scalable font at `size` px (the small bitmap font on Pillow < 10.1)."""
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # pragma: no cover - Pillow < 10.1
-        return ImageFont.load_default()
+    """Pillow's built-in scalable font at `size` px (the small bitmap font on Pillow < 10.1).
+
+    Cached per thread: a FreeType face must not render in two threads at once, and
+    sheets are drawn in the writer's background threads.
+    """
+    cache = getattr(_LOCAL, "fonts", None)
+    if cache is None:
+        cache = _LOCAL.fonts = {}
+    if size not in cache:
+        try:
+            cache[size] = ImageFont.load_default(size=size)
+        except TypeError:  # pragma: no cover - Pillow < 10.1
+            cache[size] = ImageFont.load_default()
+    return cache[size]
 
 
 def plain(text: str) -> str:
