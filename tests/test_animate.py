@@ -202,7 +202,7 @@ def test_animate_a_16x16_input_keeps_one_line_per_row_at_80_columns(invoke, tmp_
     assert result.exit_code == 0
     frame = result.stdout.split("\n\n")[0].splitlines()
     assert all(len(line) <= 80 for line in frame)
-    start = next(i for i, line in enumerate(frame) if line.startswith("input 16x16"))
+    start = next(i for i, line in enumerate(frame) if line.startswith("input 16×16 (W×H)"))
     end = next(i for i, line in enumerate(frame) if line.startswith("feature map"))
     assert end - start - 1 == 16  # one line per input row
     assert frame[start + 1].count("[") == 3  # the 3x3 window's top row, on row 0

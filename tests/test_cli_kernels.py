@@ -120,9 +120,9 @@ def test_overview_table_text():
     lines = text.splitlines()
     assert "name" in lines[2] and "size" in lines[2] and "sum" in lines[2]
     row = next(line for line in lines if "gaussian-5x5" in line)
-    assert "5x5" in row and " 1 " in row
+    assert "5×5" in row and " 1 " in row  # sizes W×H, as everywhere
     assert any("sobel-x" in line and " 0 " in line for line in lines)
-    assert any("gaussian-2" in line and "13x13" in line for line in lines)
+    assert any("gaussian-2" in line and "13×13" in line for line in lines)
 
 
 def test_matrix_card_right_aligns_and_shows_signs_without_colour():
@@ -145,7 +145,7 @@ def test_large_and_multichannel_kernels_render(tmp_path):
     assert "19x19: too large for a table" in text and "--png" in text
     np.save(tmp_path / "rgb.npy", np.arange(12).reshape(3, 2, 2) - 6)
     text = render(kernel_card(kernel(str(tmp_path / "rgb.npy"))))
-    assert "3ch 2x2" in text
+    assert "3ch 2×2" in text
     assert "channel 2" in text
     assert "│ -6 │ -5 │" in text and "│ 4 │ 5 │" in text
 

@@ -128,6 +128,8 @@ def _render(walk, step, kernel_name, console_width=None):
     from rich.table import Table
     from rich.text import Text
 
+    from cnnpipe.numbers import size_text
+
     conv_stage = step.stage == "conv"
     grid = walk.padded if conv_stage else walk.activated
     output = walk.conv if conv_stage else walk.pooled
@@ -167,7 +169,7 @@ def _render(walk, step, kernel_name, console_width=None):
             right.append("\n")
 
     if conv_stage:
-        titles = (f"input {walk.image.shape[0]}x{walk.image.shape[1]}"
+        titles = (f"input {size_text(*walk.image.shape)} (W×H)"
                   + (" (padded)" if grid.shape != walk.image.shape else ""),
                   f"feature map ({kernel_name})")
         heading = "Convolution"

@@ -20,7 +20,7 @@ import functools
 
 from PIL import Image, ImageDraw, ImageFont
 
-from cnnpipe.numbers import format_number
+from cnnpipe.numbers import format_number, size_text
 from cnnpipe.teaching.animation import Step, Walk, hang
 
 CELL = 40
@@ -74,6 +74,11 @@ def _font(size: int):
 _num = format_number  # the same numbers as the arithmetic line and the terminal
 
 
+def _size(shape) -> str:
+    """Width first, as everywhere (the GIF's font has no "×")."""
+    return size_text(*shape[-2:]).replace("\u00d7", "x")
+
+
 def cell_size(walk: Walk) -> int:
     """Side of one grid cell in px: CELL, or the widest number plus a margin."""
     font = _font(16)
@@ -109,13 +114,13 @@ def render_frame(walk: Walk, step: Step) -> Image.Image:
     top, _, left, _ = walk.padding if conv_stage else (0, 0, 0, 0)
 
     if conv_stage:
-        in_title = f"input {walk.image.shape[0]}x{walk.image.shape[1]}"
+        in_title = f"input {_size(walk.image.shape)} (WxH)"
         if walk.padded.shape != walk.image.shape:
             in_title += " (grey: padding)"
-        out_title = f"feature map {output.shape[0]}x{output.shape[1]}"
+        out_title = f"feature map {_size(output.shape)}"
     else:
-        in_title = f"feature map after activation {grid.shape[0]}x{grid.shape[1]}"
-        out_title = f"pooled ({step.mode}) {output.shape[0]}x{output.shape[1]}"
+        in_title = f"feature map after activation {_size(grid.shape)} (WxH)"
+        out_title = f"pooled ({step.mode}) {_size(output.shape)}"
     draw.text((left_x, MARGIN), in_title, font=small, fill=_INK)
     draw.text((right_x, MARGIN), out_title, font=small, fill=_INK)
 

@@ -9,16 +9,17 @@ from rich.table import Table
 from rich.text import Text
 
 from cnnpipe.numbers import format_number, format_sum
+from cnnpipe.numbers import size_text as _width_first
 
 #: Matrices wider or taller than this are summarised instead of drawn.
 MAX_SHOWN_SIDE = 9
 
 
 def size_text(shape: tuple[int, ...]) -> str:
-    """``(3, 3) -> "3x3"``, ``(3, 5, 5) -> "3ch 5x5"``."""
+    """Width first, as everywhere: ``(3, 5) -> "5×3"``, ``(3, 5, 5) -> "3ch 5×5"``."""
     if len(shape) == 3:
-        return f"{shape[0]}ch {shape[1]}x{shape[2]}"
-    return f"{shape[0]}x{shape[1]}"
+        return f"{shape[0]}ch {_width_first(shape[1], shape[2])}"
+    return _width_first(shape[0], shape[1])
 
 
 def number_text(value: float) -> str:
@@ -30,7 +31,7 @@ def kernels_overview_table(kernels: Iterable) -> Table:
     """One row per kernel: name, size, sum of the weights, description."""
     table = Table(title="Feature detectors", title_justify="left")
     table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("size (W×H)", justify="right", no_wrap=True)
     table.add_column("sum", justify="right", no_wrap=True)
     table.add_column("description")
     for k in kernels:

@@ -167,14 +167,14 @@ def batch_table(reports: list[dict]) -> Table:
 def detectors_table(kernels, *, show_matrices: int = 5) -> Table:
     """The detectors of a run: name, size, sum and (for small ones) the matrix inline."""
     table = Table(box=box.SIMPLE_HEAD, title="detectors", title_justify="left", show_edge=False)
-    table.add_column("detector")
-    table.add_column("size", justify="right")
-    table.add_column("sum", justify="right")
-    table.add_column("weights")
+    table.add_column("detector", no_wrap=True)
+    table.add_column(f"size ({SIZE_ORDER})", justify="right", no_wrap=True)
+    table.add_column("sum", justify="right", no_wrap=True)
+    table.add_column("weights", no_wrap=True)
     table.add_column("description")
     for k in kernels:
         w = np.asarray(k.weights)
-        size = "×".join(str(n) for n in w.shape)
+        size = shape_text(w.shape)
         if w.ndim == 2 and max(w.shape) <= show_matrices:
             rows = Text()
             for i, row in enumerate(w):
