@@ -47,6 +47,10 @@ class InputError(CnnpipeError):
     exit_code = ExitCode.FAILED
 
 
+class UnreadableInput(InputError):
+    """An input that cannot even be opened (missing, unreadable, empty, a directory)."""
+
+
 class OutputError(CnnpipeError):
     """An output that cannot be written (read-only folder, full disk, ...)."""
 

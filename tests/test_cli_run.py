@@ -237,3 +237,39 @@ def test_a_five_channel_npy_with_color_rgb_is_a_failed_input_not_a_usage_error(i
     assert len(lines) == 2 and "five.npy" in lines[0] and "(5, 9, 9)" in lines[0]
     assert "(3, rows, cols)" in lines[0]
     assert (tmp_path / "out" / "good" / "manifest.json").exists()
+
+
+def test_dry_run_sniffs_each_file_and_ends_with_counts(invoke, tmp_path):
+    # issue #17 point 6: `run DIR -n` listed notes.png (a text file) as if it would succeed
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "notes.png").write_text("shopping list")
+    (photos / "empty.png").write_bytes(b"")
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (photos / name).write_text((SAMPLES / "tutorial.csv").read_text())
+    out = tmp_path / "out"
+    assert invoke("run", photos / "a.csv", "-o", out, "-k", "box", "-q").exit_code == 0
+
+    plan = invoke("run", photos, "-n", "--skip-existing", "-o", out, "-k", "box")
+    assert plan.exit_code == 0
+    lines = plan.stdout.splitlines()
+    assert f"{photos / 'notes.png'}: would fail: not an image: the file contains text" in lines
+    assert f"{photos / 'empty.png'}: would fail: file is empty" in lines
+    assert f"{photos / 'a.csv'} -> {out / 'a'}/ (up to date: skipped by --skip-existing)" in lines
+    assert f"{photos / 'b.csv'} -> {out / 'b'}/" in lines
+    assert plan.stderr.strip().splitlines()[-1] == (
+        "cnnpipe: dry run: 2 to process, 1 not an image, 1 unreadable, 1 up to date; "
+        "nothing written")
+    assert sorted(p.name for p in out.iterdir()) == ["a"]  # nothing written
+
+    # the real run agrees with the plan
+    real = invoke("run", photos, "--skip-existing", "-o", out, "-k", "box", "--json")
+    statuses = {json.loads(line)["input"]["path"]: json.loads(line)["status"]
+                for line in real.stdout.splitlines()}
+    as_json = invoke("run", photos, "-n", "--skip-existing", "-o", tmp_path / "out2", "-k",
+                     "box", "--json")
+    planned = {json.loads(line)["input"]["path"]: json.loads(line)["status"]
+               for line in as_json.stdout.splitlines()}
+    assert statuses[str(photos / "notes.png")] == planned[str(photos / "notes.png")] == "failed"
+    assert statuses[str(photos / "b.csv")] == "ok" and planned[str(photos / "b.csv")] == "planned"
+    assert statuses[str(photos / "a.csv")] == "skipped"

@@ -206,7 +206,9 @@ batch_options = _stack(
                  help="Run an input again up to this many times when its worker process "
                       "dies (killed, out of memory, a crash in a codec)."),
     click.option("-n", "--dry-run", is_flag=True,
-                 help="List what would be written; write nothing."),
+                 help="List what each input would get, and which would fail or are up to "
+                      "date (each file sniffed as a run would), then the counts; write "
+                      "nothing."),
 )
 
 report_options = _stack(

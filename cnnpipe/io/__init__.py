@@ -39,7 +39,7 @@ from cnnpipe.io.common import (
     TEMP_MARKER,
     Loaded,
 )
-from cnnpipe.io.images import load_image
+from cnnpipe.io.images import load_image, sniff
 from cnnpipe.io.matrix import load_matrix, save_matrix
 from cnnpipe.io.png import _open_png as open_png
 from cnnpipe.io.png import (
@@ -60,6 +60,7 @@ __all__ = [
     "MAPPING_TEXT_KEY",
     "Loaded",
     "load_image",
+    "sniff",
     "load_matrix",
     "save_matrix",
     "encode_png",

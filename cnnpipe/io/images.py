@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from cnnpipe.errors import InputError, ParameterError
+from cnnpipe.errors import InputError, ParameterError, UnreadableInput
 from cnnpipe.io.common import (
     _ALLOWED_TEXT,
     _EXT_FORMAT,
@@ -136,22 +136,34 @@ def load_image(source, *, color="gray", max_pixels=DEFAULT_MAX_PIXELS, name=None
 
 
 def _dispatch(fp, head, ext, color, max_pixels) -> Loaded:
+    kind, fmt, notes = _route(fp, head, ext)
+    if kind == "picture":
+        return _load_picture(fp, fmt, color, max_pixels, notes)
+    return _matrix_loaded(fp, fmt, color, max_pixels, notes)
+
+
+def _route(fp, head, ext) -> tuple[str, str, list]:
+    """How a file is read, from its first bytes and extension (None: standard input).
+
+    Returns ``("picture", FORMAT, notes)`` or ``("matrix", ".npy"|".csv"|".txt", notes)``;
+    raises InputError (one line) for contents cnnpipe does not read.
+    """
     notes = []
     if head.startswith(_NPY_MAGIC):
         if ext is not None and ext != ".npy":
             notes.append(f"contents are a .npy matrix despite the {ext} extension")
-        return _matrix_loaded(fp, ".npy", color, max_pixels, notes)
+        return "matrix", ".npy", notes
     fmt = _sniff_image(head)
     if fmt is not None:
         expected = _EXT_FORMAT.get(ext) if ext else None
         if ext and expected != fmt:
             notes.append(f"contents are {_nice(fmt)} despite the {ext} extension")
-        return _load_picture(fp, fmt, color, max_pixels, notes)
+        return "picture", fmt, notes
     foreign = _sniff_foreign(head)
     if foreign is not None and ext not in (".csv", ".txt"):
         raise InputError(f"format {foreign} is not supported (allowed: {_ALLOWED_TEXT})")
     if ext in (".csv", ".txt"):
-        return _matrix_loaded(fp, ext, color, max_pixels, notes)
+        return "matrix", ext, notes
     if ext == ".npy":
         raise InputError("not a .npy file (it does not start with the NUMPY header)")
     if ext in IMAGE_EXTENSIONS:
@@ -160,14 +172,49 @@ def _dispatch(fp, head, ext, color, max_pixels) -> Loaded:
         raise InputError("not an image: unrecognised file contents")
     if ext is None:  # standard input: a text matrix is the last possibility
         if _looks_like_text(head):
-            text_ext = ".csv" if b"," in fp.getvalue()[:65536] else ".txt"
-            return _matrix_loaded(fp, text_ext, color, max_pixels, notes)
+            return "matrix", ".csv" if b"," in fp.getvalue()[:65536] else ".txt", notes
         raise InputError("not an image or a matrix: unrecognised contents")
     raise InputError(
         f"unsupported file extension {ext or '(none)'!r} and unrecognised contents"
         f" (use an image: {_ALLOWED_TEXT}; or a matrix: .npy, .csv, .txt)"
     )
 
+
+def sniff(source) -> str:
+    """What a run would read ``source`` as, from its first bytes alone (nothing decoded).
+
+    Parameters
+    ----------
+    source : str, Path or bytes
+        A path, or standard input's bytes.
+
+    Returns
+    -------
+    str
+        ``"PNG image"``, ``".csv matrix"``, ...
+
+    Raises
+    ------
+    UnreadableInput
+        The file cannot be opened, or is empty.
+    InputError
+        Its contents are not an image or a matrix cnnpipe reads (the reason a
+        run would give). A file that passes may still fail when decoded
+        (truncated, too large, bad values).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        fp, size, ext = io.BytesIO(bytes(source)), len(source), None
+    else:
+        try:
+            fp, size = _open_source(source)
+        except InputError as exc:
+            raise UnreadableInput(str(exc)) from None
+        ext = Path(os.fspath(source)).suffix.lower()
+    with fp:
+        if size == 0:
+            raise UnreadableInput("standard input is empty" if ext is None else "file is empty")
+        kind, fmt, _ = _route(fp, fp.read(64), ext)
+    return f"{_nice(fmt)} image" if kind == "picture" else f"{fmt} matrix"
 
 
 def _check_png_chunks(fp) -> None:
