@@ -170,6 +170,8 @@ def _plan(job, config, folder):
     from cnnpipe import batch, io, outputs
     from cnnpipe.errors import InputError, UnreadableInput
 
+    if job.error:  # found failing while discovered (a folder -r could not read)
+        return "failed", "unreadable", job.error
     if config.extra.get("skip_existing"):
         source_id = batch.fingerprint(job)
         if source_id is not None and outputs.is_complete(Path(folder), config, source_id):
