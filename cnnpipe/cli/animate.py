@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 
 from cnnpipe.cli import console
+from cnnpipe.cli.applies import Rule, refuse_ignored
 from cnnpipe.cli.options import (
     activation_options,
     build_kernels,
     build_params,
     conv_options,
     pool_options,
-    tutorial_kernel_options,
+    single_kernel_options,
 )
 
 MAX_SIDE = 16
@@ -21,12 +22,12 @@ MAX_SIDE = 16
 @click.option("--input", "input_path", default=None, metavar="FILE",
               help=f"A small matrix (.csv, .txt, .npy) or image, at most {MAX_SIDE}x{MAX_SIDE}. "
                    "Default: the tutorial's 7x7 X.")
-@tutorial_kernel_options
+@single_kernel_options
 @conv_options
 @activation_options
 @pool_options
 @click.option("--speed", type=click.FloatRange(min=0), default=0.5, show_default=True,
-              help="Seconds per step in the live animation (ignored by --no-live and --gif).")
+              help="Seconds per step: of the live animation, or of each --gif frame.")
 @click.option("--no-live", "--steps", "no_live", is_flag=True,
               help="Print every step as plain text (the default when stdout is not a terminal).")
 @click.option("--gif", "gif_path", default=None, metavar="FILE",
@@ -54,6 +55,9 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
     from cnnpipe.errors import ParameterError
     from cnnpipe.teaching.animation import TUTORIAL_X, walk
 
+    refuse_ignored(extra=(Rule("speed", lambda p: not p["no_live"] or p["gif_path"],
+                               "has no effect with --no-live/--steps (every step is printed "
+                               "at once)"),))
     kernels = build_kernels(kernel_specs, random_n, seed, random_size, default=False)
     if not kernels:
         from cnnpipe.kernels import BUILTIN

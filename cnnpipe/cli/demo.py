@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cnnpipe.cli import console
+from cnnpipe.cli.applies import refuse_ignored
 from cnnpipe.cli.options import (
     activation_options,
     build_kernels,
@@ -73,6 +74,7 @@ def demo(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
     from cnnpipe.render.tables import matrix_table
 
     out = console.stdout()
+    refuse_ignored()
     chosen = build_kernels(kernel_specs, random_n, seed, random_size, default=False)
     if not chosen:
         chosen = [K.BUILTIN["tutorial"]]

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import click
 
 from cnnpipe.cli import console
+from cnnpipe.cli.applies import Rule, refuse_ignored
 from cnnpipe.cli.options import (
     activation_options,
     build_kernels,
@@ -30,6 +31,14 @@ def _shift_list(text: str) -> list[int]:
     if len(set(shifts)) != len(shifts):
         raise click.BadParameter(f"shifts must differ (got {text})", param_hint="'--shifts'")
     return shifts
+
+
+#: When invariance's own options act (the shared ones are in cli/applies.py).
+RULES = (
+    Rule("chart_file", lambda p: not p["no_chart"], "has no effect with --no-chart"),
+    Rule("axis", lambda p: bool(str(p["shifts"]).strip()),
+         "has no effect with --shifts '' (no shifted copies)"),
+)
 
 
 @click.command()
@@ -74,7 +83,8 @@ def invariance(image, **options):
     """
     opts = SimpleNamespace(**options)
     shift_list = _shift_list(opts.shifts)
-    network = _network(opts)
+    network = _network(opts)  # --pipeline refuses the layer options first
+    refuse_ignored(extra=RULES)
     result = _experiment(image, network, shift_list, opts)
     if not opts.no_chart:
         _write_chart(image, result, opts.chart_file)

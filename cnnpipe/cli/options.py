@@ -105,6 +105,20 @@ kernel_options = make_kernel_options(
     "gaussian, sharpen, sobel-x, sobel-y, laplacian (see `cnnpipe kernels`)")
 tutorial_kernel_options = make_kernel_options("tutorial, the tutorial's 3x3 X detector")
 
+#: `animate` shows one detector: -k once, or --random 1.
+single_kernel_options = _stack(
+    # multiple=True only so that a second -k is refused instead of silently replacing the first
+    click.option("-k", "--kernel", "kernel_specs", multiple=True, metavar="SPEC",
+                 help="The one detector to show (give -k once): a built-in name, an inline "
+                      "matrix, a .csv/.txt/.npy file, or NAME=SPEC. Default: tutorial."),
+    click.option("--random", "random_n", type=click.IntRange(1, 1), default=None, metavar="1",
+                 help="A random detector instead of -k (animate shows one detector)."),
+    click.option("--seed", type=int, default=0, show_default=True,
+                 help="Seed for --random: the same seed gives the same detector everywhere."),
+    click.option("--size", "random_size", type=PAIR, default="3", show_default=True,
+                 help="Size of the --random detector (K or HxW)."),
+)
+
 conv_options = _stack(
     click.option("--conv-stride", type=PAIR, default="1", show_default=True,
                  help="Convolution stride (N or HxW)."),

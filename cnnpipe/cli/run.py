@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import click
 
 from cnnpipe.cli import console
+from cnnpipe.cli.applies import Rule, refuse_ignored
 from cnnpipe.cli.options import (
     activation_options,
     as_flags,
@@ -22,6 +23,12 @@ from cnnpipe.cli.options import (
     output_options,
     pool_options,
     report_options,
+)
+
+#: When run's own options act (the shared ones are in cli/applies.py).
+RULES = (
+    Rule("table_max", lambda p: not p["as_json"] and not p["quiet"],
+         "has no effect with --json or -q (no tables are printed)"),
 )
 
 
@@ -56,7 +63,8 @@ def run(inputs, **options):
     """
     opts = SimpleNamespace(inputs=inputs, **options)
     _check_inputs(inputs)
-    kernels, params, network = _layers(opts)
+    kernels, params, network = _layers(opts)  # --pipeline refuses the layer options first
+    refuse_ignored(extra=RULES)
     _check_pictures(opts)
     jobs = _jobs(inputs, opts)
     config = _config(opts, kernels, params, network)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from cnnpipe.cli import console
+from cnnpipe.cli.applies import Rule, refuse_ignored
 from cnnpipe.cli.options import PAIR, activation_options, conv_options, pool_options
+
+_SIZES_ONLY = "does not change any size, and `cnnpipe shape` shows sizes only"
+#: Options shape shares with run that cannot change a size.
+RULES = (
+    Rule("flip", lambda p: False, _SIZES_ONLY + " (it turns the detector, not its size)"),
+    Rule("pad_mode", lambda p: False, _SIZES_ONLY + " (it sets what the padding holds)"),
+)
 
 
 @click.command()
@@ -59,6 +67,7 @@ def shape(size, input_path, kernel_specs, kernel_size, pool_only, conv_stride, p
     if pool_only and pool_mode == "none":
         raise ParameterError("--pool-only with --pool none leaves nothing to show; "
                              "choose a pooling mode")
+    refuse_ignored(extra=RULES)
     results = []
     for kernel_hw, names in sizes:
         result = shapes.plan(in_hw, kernel_hw, conv_stride=conv_stride, padding=padding,

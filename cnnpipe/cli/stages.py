@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from cnnpipe.cli.applies import refuse_ignored
 from cnnpipe.cli.options import (
     activation_options,
     build_kernels,
@@ -200,6 +201,7 @@ def conv(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
       cnnpipe conv samples/tutorial.csv -k tutorial -o conv.csv
       cnnpipe conv photo.png -k sobel-x -k sobel-y -o edges.png
     """
+    refuse_ignored()
     kernels = build_kernels(kernel_specs, random_n, seed, random_size)
     params = _params(conv_stride=conv_stride, padding=padding, pad_mode=pad_mode,
                      dilation=dilation, flip=flip)
@@ -223,6 +225,7 @@ def relu(input_path, activation, leak, output):
     """
     from cnnpipe.layer import activate
 
+    refuse_ignored()
     params = _params(activation=activation, leak=leak)
     array = read_stage_input(input_path)
     result = activate(array, params)
@@ -245,6 +248,7 @@ def pool(input_path, pool_mode, window, stride, edge, output):
     """
     from cnnpipe.layer import pool as pool_stage
 
+    refuse_ignored()
     params = _params(pool_mode=pool_mode, window=window, stride=stride, edge=edge)
     array = read_stage_input(input_path)
     result = pool_stage(array, params)
