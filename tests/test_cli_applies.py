@@ -105,7 +105,7 @@ ALWAYS = {
     "kernel_size": "detector size", "pool_only": "drops the conv", "output": "where it goes",
     "no_live": "plain steps", "gif_path": "writes a GIF", "shifts": "the moves",
     "rotate": "adds a move", "scale_by": "adds a move", "no_chart": "no chart file",
-    "stage": "which map is graded",
+    "stage": "which map is graded", "png_path": "writes a picture of the detectors",
 }
 
 
