@@ -28,14 +28,25 @@ _raise = [True]  # a list, so the handlers see changes without `global`
 
 def _on_sigint(signum, frame):
     _pending.append(KeyboardInterrupt())
-    if _raise[0]:
+    if _raise[0] and not _swallowed_at(frame):
         raise KeyboardInterrupt
 
 
 def _on_sigterm(signum, frame):
     _pending.append(SystemExit(128 + signum))
-    if _raise[0]:
+    if _raise[0] and not _swallowed_at(frame):
         raise SystemExit(128 + signum)
+
+
+def _swallowed_at(frame) -> bool:
+    """True where Python would print the exception as "Exception ignored" and carry on:
+    a ``__del__``, or the weakref callback of an import lock. There the signal is only
+    counted; the next :func:`check` (or the end of the command) acts on it."""
+    code = getattr(frame, "f_code", None)
+    if code is None:
+        return False
+    return code.co_name == "__del__" or (
+        code.co_name == "cb" and code.co_filename.startswith("<frozen importlib"))
 
 
 def install() -> None:

@@ -181,3 +181,22 @@ def test_signals_at_random_moments_never_hang_crash_or_leave_partial_output(
                    in t.stderr for t in midway)
     else:  # the second one does not wait for them
         assert max(t.seconds_after_last_signal for t in trials if t.signals == 2) < 5.0
+
+
+def test_a_signal_landing_in_an_import_lock_callback_is_counted_not_printed():
+    # Python prints "Exception ignored ... Traceback" for an exception raised in a weakref
+    # callback; a SIGTERM landing in importlib's module-lock callback must not do that
+    from cnnpipe import interrupt
+
+    class Frame:  # what the handler is given: the frame the signal interrupted
+        f_code = compile("pass", "<frozen importlib._bootstrap>", "exec").replace(co_name="cb")
+
+    try:
+        interrupt._on_sigterm(signal.SIGTERM, Frame())  # no exception
+        assert interrupt.pending() and interrupt.exit_code() == 143
+        with pytest.raises(SystemExit):
+            interrupt.check()
+        with pytest.raises(SystemExit):  # anywhere else it raises at once
+            interrupt._on_sigterm(signal.SIGTERM, sys._getframe())
+    finally:
+        interrupt._pending.clear()
