@@ -185,11 +185,13 @@ def test_fail_fast_with_workers_starts_nothing_after_the_failure(tmp_path):
                                   "--json", "-k", "box"),
                           capture_output=True, text=True, env=ENV, timeout=120)
     assert proc.returncode == 1, proc.stderr
-    records = [json.loads(line) for line in proc.stdout.splitlines()]
-    # a.csv and b0.png started together; once a.csv failed, nothing else started
-    assert [r["input"]["path"].rsplit("/", 1)[-1] for r in records] in (
-        ["a.csv", "b0.png"], ["b0.png", "a.csv"])
-    assert "5 not started (--fail-fast)" in proc.stderr
+    names = [json.loads(line)["input"]["path"].rsplit("/", 1)[-1]
+             for line in proc.stdout.splitlines()]
+    # once a.csv's failure is known nothing starts: only the one input then running on the
+    # other worker may still finish (a loaded machine may let b0, b1... finish before a.csv)
+    assert "a.csv" in names and len(names) - names.index("a.csv") - 1 <= 1, names
+    assert len(names) < 7
+    assert f"{7 - len(names)} not started (--fail-fast)" in proc.stderr
 
 
 def test_an_unreadable_folder_under_r_is_a_failed_input(invoke, tmp_path, monkeypatch):

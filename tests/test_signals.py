@@ -192,11 +192,12 @@ def test_a_signal_landing_in_an_import_lock_callback_is_counted_not_printed():
         f_code = compile("pass", "<frozen importlib._bootstrap>", "exec").replace(co_name="cb")
 
     try:
-        interrupt._on_sigterm(signal.SIGTERM, Frame())  # no exception
-        assert interrupt.pending() and interrupt.exit_code() == 143
-        with pytest.raises(SystemExit):
-            interrupt.check()
-        with pytest.raises(SystemExit):  # anywhere else it raises at once
-            interrupt._on_sigterm(signal.SIGTERM, sys._getframe())
+        with interrupt.raising():  # the default mode of a command
+            interrupt._on_sigterm(signal.SIGTERM, Frame())  # no exception
+            assert interrupt.pending() and interrupt.exit_code() == 143
+            with pytest.raises(SystemExit):
+                interrupt.check()
+            with pytest.raises(SystemExit):  # anywhere else it raises at once
+                interrupt._on_sigterm(signal.SIGTERM, sys._getframe())
     finally:
         interrupt._pending.clear()
