@@ -192,7 +192,8 @@ class _Run:
             return  # cancelled meanwhile, or reported twice by a faulty executor
         self.in_flight.discard(index)
         job = self.jobs[index]
-        if record.get("status") == "interrupted":  # stopped by a signal and cleaned up
+        if record.get("status") == "interrupted":  # stopped by a signal in this process:
+            remove_partial(job, self.config)  # a temporary file the signal cut short, too
             return
         if record.pop("lost", False):
             remove_partial(job, self.config)
