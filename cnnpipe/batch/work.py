@@ -53,7 +53,7 @@ def process(job: Job, config) -> dict:
 
 
 def _process_locked(job: Job, config, label: str, folder: Path, started: float) -> dict:
-    from cnnpipe import io, outputs
+    from cnnpipe import budget, io, outputs
 
     source_id = fingerprint(job)
     # Another run into this OUT may have placed another input here since this run chose
@@ -71,7 +71,8 @@ def _process_locked(job: Job, config, label: str, folder: Path, started: float) 
     kwargs = {"color": config.params.color}
     if config.max_pixels is not None:
         kwargs["max_pixels"] = config.max_pixels
-    loaded = io.load_image(source, **kwargs)
+    # the memory and disk budget, checked from the shape before the pixels are decoded
+    loaded = io.load_image(source, on_size=budget.for_run(config), **kwargs)
     loaded.info.setdefault("path", label)
     if job.source == "-":
         loaded.info["path"] = "-"

@@ -12,6 +12,8 @@ import os
 
 import click
 
+from cnnpipe.render.text import printable
+
 
 def _cached(key: str, make):
     ctx = click.get_current_context(silent=True)
@@ -94,10 +96,10 @@ def stderr():
 
 def say(message: str) -> None:
     """One plain line on stderr (``cnnpipe: ...``): where a file went, what was done."""
-    click.echo(f"cnnpipe: {message}", err=True)
+    click.echo(f"cnnpipe: {printable(message)}", err=True)
 
 
 def warn(message: str) -> None:
     """One ``cnnpipe: warning: ...`` line on stderr, never wrapped."""
-    stderr().print(f"cnnpipe: warning: {message}", markup=False, highlight=False,
+    stderr().print(f"cnnpipe: warning: {printable(message)}", markup=False, highlight=False,
                    soft_wrap=True)

@@ -30,7 +30,9 @@ def debug_requested(ctx: click.Context | None = None) -> bool:
 
 
 def _say(message: str) -> None:
-    click.echo(f"cnnpipe: {message}", err=True)
+    from cnnpipe.render.text import printable
+
+    click.echo(f"cnnpipe: {printable(message)}", err=True)
 
 
 def exit_code_for(exc: BaseException) -> ExitCode | int:
@@ -43,6 +45,9 @@ def exit_code_for(exc: BaseException) -> ExitCode | int:
     if isinstance(exc, click.exceptions.Exit):  # --help, --version, ctx.exit(N)
         return exc.exit_code
     if isinstance(exc, click.ClickException):  # usage errors: click's own two lines
+        from cnnpipe.render.text import printable
+
+        exc.message = printable(exc.message)  # an option value may hold escape sequences
         exc.show()
         return exc.exit_code
     if isinstance(exc, CnnpipeError):

@@ -202,9 +202,34 @@ output_options = _stack(
                       "OUT/index.html. Opens from disk, no network."),
 )
 
+class SizeType(click.ParamType):
+    """A number of bytes: ``4G``, ``512M``, ``1.5GiB`` or plain bytes."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        from cnnpipe.budget import parse_size
+        from cnnpipe.errors import ParameterError
+
+        try:
+            return parse_size(value, param.name if param is not None else "size")
+        except ParameterError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SIZE = SizeType()
+
 limit_options = _stack(
     click.option("--max-pixels", type=click.IntRange(min=1), default=None,
                  help="Refuse images with more pixels than this (decompression bombs)."),
+    click.option("--max-memory", type=SIZE, default="4G", show_default=True,
+                 help="Memory one input's run may use: every map of every detector and "
+                      "layer, padding included, is counted from the shapes before anything "
+                      "is allocated. Standard input may be an eighth of it."),
+    click.option("--max-disk", type=SIZE, default="4G", show_default=True,
+                 help="Bytes one input's output folder may take."),
 )
 
 batch_options = _stack(
@@ -234,13 +259,14 @@ report_options = _stack(
 )
 
 
-def build_kernels(kernel_specs, random_n, seed, random_size, default=True):
-    """The detectors named by the kernel options (KernelError on a bad spec)."""
+def build_kernels(kernel_specs, random_n, seed, random_size, default=True, budget=None):
+    """The detectors named by the kernel options (KernelError on a bad spec); ``budget``
+    bounds ``--random N`` before any detector is drawn."""
     from cnnpipe import kernels as K
 
     chosen = K.parse_kernel_specs(list(kernel_specs)) if kernel_specs else []
     if random_n:
-        chosen += K.random_kernels(random_n, seed, random_size)
+        chosen += K.random_kernels(random_n, seed, random_size, budget=budget)
     if not chosen and default:
         chosen = [K.BUILTIN[name] for name in K.DEFAULT_KERNELS]
     return K.unique_names(chosen)

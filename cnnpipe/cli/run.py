@@ -24,6 +24,7 @@ from cnnpipe.cli.options import (
     pool_options,
     report_options,
 )
+from cnnpipe.render.text import json_safe, printable
 
 #: When run's own options act (the shared ones are in cli/applies.py).
 RULES = (
@@ -61,7 +62,10 @@ def run(inputs, **options):
       cat photo.png | cnnpipe run - -o out
       cnnpipe run photo.jpg --pipeline samples/net.toml
     """
+    from cnnpipe.budget import Budget
+
     opts = SimpleNamespace(inputs=inputs, **options)
+    opts.budget = Budget(memory=opts.max_memory, disk=opts.max_disk)
     _check_inputs(inputs)
     kernels, params, network = _layers(opts)  # --pipeline refuses the layer options first
     refuse_ignored(extra=RULES)
@@ -86,7 +90,8 @@ def _check_inputs(inputs) -> None:
 
 def _layers(opts):
     """(kernels, params, network or None) from the layer options or the --pipeline file."""
-    kernels = build_kernels(opts.kernel_specs, opts.random_n, opts.seed, opts.random_size)
+    kernels = build_kernels(opts.kernel_specs, opts.random_n, opts.seed, opts.random_size,
+                            budget=opts.budget)
     params = build_params(conv_stride=opts.conv_stride, padding=opts.padding,
                           pad_mode=opts.pad_mode, dilation=opts.dilation, flip=opts.flip,
                           activation=opts.activation, leak=opts.leak, pool_mode=opts.pool_mode,
@@ -123,7 +128,10 @@ def _jobs(inputs, opts):
     if not jobs:
         raise click.UsageError("no supported input files found")
     if any(j.source == "-" for j in jobs):
-        data = sys.stdin.buffer.read()
+        from cnnpipe.budget import read_stream
+
+        # in 1 MiB blocks up to the input limit: /dev/zero is refused, Ctrl-C stops it
+        data = read_stream(sys.stdin.buffer, opts.budget.input_bytes)
         jobs = [batch.Job(j.source, j.name, data, j.found_in) if j.source == "-" else j
                 for j in jobs]
     return batch.claim_folders(jobs, opts.out_root, on_warning=console.warn)
@@ -138,7 +146,8 @@ def _config(opts, kernels, params, network):
                      bit_depth=int(opts.bit_depth), overview=not opts.no_overview,
                      png_compression=opts.png_compression, max_pixels=opts.max_pixels,
                      provenance=opts.provenance, html=opts.html,
-                     extra={"skip_existing": opts.skip_existing, "debug": debug_requested()},
+                     extra={"skip_existing": opts.skip_existing, "debug": debug_requested(),
+                            "budget": opts.budget},
                      network=network)
 
 
@@ -196,7 +205,7 @@ def _plan(job, config, folder):
 def _print_plan(out, job, folder, error, status, files) -> None:
     # one line per path however long: scripts read this
     def line(text):
-        out.print(text, markup=False, highlight=False, soft_wrap=True)
+        out.print(printable(text), markup=False, highlight=False, soft_wrap=True)
 
     label = "stdin" if job.source == "-" else job.source
     if error:
@@ -227,7 +236,7 @@ def _execute(jobs, config, opts):
 
     def on_start(job):
         if progress is not None:
-            progress.update(task, current=job.source)
+            progress.update(task, current=printable(job.source))
 
     def on_result(job, report):
         if report["status"] == "failed" and config.network is None:  # not a pipeline file's
@@ -264,8 +273,8 @@ def _execute(jobs, config, opts):
 def _say_failure(where, job, report) -> None:
     """One line on stderr for a failed input (and its traceback under --debug)."""
     label = "stdin" if job.source == "-" else (job.source or "''")
-    where.print(f"{label}: {report['error']}", markup=False, highlight=False, style="red",
-                soft_wrap=True)
+    where.print(printable(f"{label}: {report['error']}"), markup=False, highlight=False,
+                style="red", soft_wrap=True)
     if report.get("traceback"):
         sys.stderr.write(report["traceback"])
 
@@ -289,7 +298,8 @@ def _finish(result, kernels, opts, elapsed, note=None) -> None:
         extra = f", {result.not_started} not started ({why})" if result.not_started else ""
         console.stderr().print(
             f"cnnpipe: {counts['ok']} processed, {counts['failed']} failed, "
-            f"{counts['skipped']} skipped{extra} in {elapsed:.1f} s -> {opts.out_root}",
+            f"{counts['skipped']} skipped{extra} in {elapsed:.1f} s -> "
+            f"{printable(opts.out_root)}",
             markup=False, highlight=False, soft_wrap=True)
         if note:
             console.say(f"note: {note}")
@@ -402,7 +412,8 @@ def _progress(err, total):
 def _json_line(report: dict) -> str:
     import json
 
-    return json.dumps(report, ensure_ascii=False, separators=(",", ":")) + "\n"
+    # json leaves DEL, C1 controls and U+2028 raw: escaped too, the value unchanged
+    return json_safe(json.dumps(report, ensure_ascii=False, separators=(",", ":"))) + "\n"
 
 
 def _show_results(out, kernels, reports, table_max):

@@ -74,7 +74,8 @@ def _looks_like_text(head: bytes) -> bool:
 # --------------------------------------------------------------------------- public loaders
 
 
-def load_image(source, *, color="gray", max_pixels=DEFAULT_MAX_PIXELS, name=None) -> Loaded:
+def load_image(source, *, color="gray", max_pixels=DEFAULT_MAX_PIXELS, name=None,
+               on_size=None) -> Loaded:
     """Load an image or a matrix file as a float32 array.
 
     Parameters
@@ -89,6 +90,10 @@ def load_image(source, *, color="gray", max_pixels=DEFAULT_MAX_PIXELS, name=None
         before decoding them.
     name : str, optional
         What to record as ``info["path"]`` (default: the path, or ``"-"``).
+    on_size : callable, optional
+        Called with the shape the array will have, ``(H, W)`` or ``(C, H, W)``, as
+        soon as it is known (after the header, before any pixel is decoded); it
+        may raise to refuse the input (see :func:`cnnpipe.budget.check`).
 
     Returns
     -------
@@ -130,16 +135,16 @@ def load_image(source, *, color="gray", max_pixels=DEFAULT_MAX_PIXELS, name=None
             raise InputError("file is empty")
         head = fp.read(64)
         fp.seek(0)
-        loaded = _dispatch(fp, head, ext, color, max_pixels)
+        loaded = _dispatch(fp, head, ext, color, max_pixels, on_size)
     loaded.info = {"path": shown, **loaded.info}
     return loaded
 
 
-def _dispatch(fp, head, ext, color, max_pixels) -> Loaded:
+def _dispatch(fp, head, ext, color, max_pixels, on_size=None) -> Loaded:
     kind, fmt, notes = _route(fp, head, ext)
     if kind == "picture":
-        return _load_picture(fp, fmt, color, max_pixels, notes)
-    return _matrix_loaded(fp, fmt, color, max_pixels, notes)
+        return _load_picture(fp, fmt, color, max_pixels, notes, on_size)
+    return _matrix_loaded(fp, fmt, color, max_pixels, notes, on_size)
 
 
 def _route(fp, head, ext) -> tuple[str, str, list]:
@@ -246,7 +251,7 @@ def _check_png_chunks(fp) -> None:
             return
 
 
-def _load_picture(fp, fmt, color, max_pixels, notes) -> Loaded:
+def _load_picture(fp, fmt, color, max_pixels, notes, on_size=None) -> Loaded:
     formats = [fmt]
     if fmt == "WEBP":
         # libwebp only says "could not create decoder object"; the RIFF size says why.
@@ -268,6 +273,8 @@ def _load_picture(fp, fmt, color, max_pixels, notes) -> Loaded:
             width, height = im.size
             if width * height > max_pixels:
                 raise _too_big(width * height, max_pixels, (width, height))
+            if on_size is not None:
+                on_size((height, width) if color == "gray" else (3, height, width))
             frames = _frame_count(im)
             im.seek(0)
             im.load()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import array as pyarray
+import codecs
 import io
+import re
 import struct
 from pathlib import Path
 
@@ -22,8 +25,8 @@ from cnnpipe.io.png import atomic_write
 # --------------------------------------------------------------------------- matrices
 
 
-def _matrix_loaded(fp, ext, color, max_pixels, notes) -> Loaded:
-    array = _read_matrix(fp, ext, max_pixels)
+def _matrix_loaded(fp, ext, color, max_pixels, notes, on_size=None) -> Loaded:
+    array = _read_matrix(fp, ext, max_pixels, on_size)
     if color == "gray" and array.ndim != 2:
         raise InputError(
             f"matrix has shape {array.shape}; expected 2-D (rows, cols)"
@@ -90,13 +93,18 @@ def load_matrix(source, *, ext, max_pixels=DEFAULT_MAX_PIXELS) -> np.ndarray:
         return _read_matrix(fp, ext, max_pixels)
 
 
-def _read_matrix(fp, ext, max_pixels) -> np.ndarray:
-    array = _read_npy(fp, max_pixels) if ext == ".npy" else _read_text(fp, ext, max_pixels)
+def _read_matrix(fp, ext, max_pixels, on_size=None) -> np.ndarray:
+    if ext == ".npy":
+        array = _read_npy(fp, max_pixels, on_size)
+    else:  # the text is parsed first (in bounded memory), then its shape checked
+        array = _read_text(fp, ext, max_pixels)
+        if on_size is not None:
+            on_size(array.shape)
     _check_finite(array)
     return array
 
 
-def _read_npy(fp, max_pixels) -> np.ndarray:
+def _read_npy(fp, max_pixels, on_size=None) -> np.ndarray:
     fmt = np.lib.format
     try:
         version = fmt.read_magic(fp)
@@ -122,6 +130,11 @@ def _read_npy(fp, max_pixels) -> np.ndarray:
         raise InputError(f"matrix is empty (shape {tuple(shape)})")
     if shape[-1] * shape[-2] > max_pixels:
         raise _too_big(shape[-1] * shape[-2], max_pixels, (shape[-1], shape[-2]))
+    if len(shape) == 3 and shape[0] > 3:  # only 1 or 3 channels are ever used
+        raise InputError(f"matrix has shape {tuple(shape)}; a 3-D matrix is (3, rows, cols) "
+                         "or (1, rows, cols)")
+    if on_size is not None:
+        on_size(tuple(int(n) for n in shape))
     fp.seek(0)
     try:
         array = np.load(fp, allow_pickle=False)
@@ -129,6 +142,11 @@ def _read_npy(fp, max_pixels) -> np.ndarray:
         if "pickle" in str(exc):
             raise InputError("object arrays are not supported") from None
         raise InputError("truncated .npy file (data ends early)") from None
+    end = fp.tell()
+    extra = fp.seek(0, io.SEEK_END) - end
+    if extra > 0:
+        raise InputError(f"corrupt .npy file ({_n_bytes(extra)} after the array data; "
+                         "a .npy file holds one array)")
     with np.errstate(over="ignore"):
         return np.ascontiguousarray(array, dtype=np.float32)
 
@@ -142,51 +160,142 @@ def _separator_hint(cell: str, ext: str) -> str:
     return ""
 
 
+#: A number as a matrix cell: ASCII digits, one optional sign, point and exponent.
+#: ``float()`` alone would also take ``1_000``, ``١٢`` (Arabic-Indic digits) or
+#: `` 5 ``; ``nan`` and ``inf`` pass here so their refusal names them.
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)",
+                     re.ASCII | re.IGNORECASE)
+
+#: A cell longer than this is not a number anyone wrote (and would grow without bound).
+_MAX_CELL = 400
+
+_BLOCK = 1 << 20  # bytes read at a time
+
+
 def _read_text(fp, ext, max_pixels) -> np.ndarray:
-    raw = fp.read()
+    """Parse a text matrix in 1 MiB blocks: memory is 4 bytes per value plus one block.
+
+    A long row is parsed piece by piece too, so neither the file nor a line is ever
+    held whole (Python lists of floats cost ~28x the file size).
+    """
+    parser = _TextMatrix(ext, max_pixels)
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
     try:
-        text = raw.decode("utf-8-sig")
+        while block := fp.read(_BLOCK):
+            parser.feed(decoder.decode(block))
+        parser.feed(decoder.decode(b"", final=True))
     except UnicodeDecodeError:
         raise InputError("not a text matrix (the file is not UTF-8 text)") from None
-    rows: list[list[float]] = []
-    expected = None
-    first_row = None
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        cells = [c.strip() for c in stripped.split(",")] if ext == ".csv" else stripped.split()
-        if expected is None:
-            expected, first_row = len(cells), lineno
-        elif len(cells) != expected:
-            raise InputError(
-                f"row {lineno} has {_n_values(len(cells))}; expected {expected}"
-                f" (as in row {first_row})"
-            )
-        row = []
-        for col, cell in enumerate(cells, start=1):
-            if not cell:
-                raise InputError(f"empty value at row {lineno}, column {col}")
-            try:
-                value = float(cell)
-            except ValueError:
-                shown = cell if len(cell) <= 20 else cell[:20] + "..."
+    return parser.finish()
+
+
+class _TextMatrix:
+    """A streaming CSV/TXT matrix parser: text in (any pieces), float32 array out."""
+
+    def __init__(self, ext, max_pixels):
+        self.csv = ext == ".csv"
+        self.ext = ext
+        self.max_pixels = max_pixels
+        self.values = pyarray.array("f")
+        self.rows = 0
+        self.expected = None  # values per row, from the first row
+        self.first_row = None
+        self.lineno = 1
+        self.col = 0  # values seen on this line
+        self.state = "start"  # start (blank so far), comment, data
+        self.pending = ""  # text of this line not yet split into cells
+
+    def feed(self, text: str) -> None:
+        lines = text.split("\n")
+        for i, piece in enumerate(lines):
+            self._piece(piece)
+            if i < len(lines) - 1:
+                self._end_line()
+
+    def finish(self) -> np.ndarray:
+        self._end_line()
+        if not self.rows:
+            raise InputError("matrix file has no numbers (it is empty)")
+        return np.frombuffer(self.values, dtype=np.float32).reshape(self.rows, self.expected)
+
+    def _piece(self, piece: str) -> None:
+        text = self.pending + piece
+        self.pending = ""
+        if self.state == "comment":
+            return
+        if self.state == "start":
+            text = text.lstrip()
+            if not text:
+                return
+            if text.startswith("#"):
+                self.state = "comment"
+                return
+            self.state = "data"
+        cells = text.split(",") if self.csv else text.split()
+        if self.csv or (text and not text[-1].isspace()):
+            self.pending = cells.pop() if cells else ""  # may go on in the next piece
+        if len(self.pending) > _MAX_CELL:  # blanks are kept as one, a long cell is refused
+            stripped = self.pending.strip()
+            if len(stripped) > _MAX_CELL:
+                self._refuse_cell(stripped, self.col + len(cells) + 1)
+            self.pending = stripped + (" " if self.pending[-1].isspace() else "")
+        self._cells(cells)
+
+    def _end_line(self) -> None:
+        if self.state == "data":
+            last = self.pending
+            if self.csv or last.strip():
+                self._cells([last])
+            if self.expected is None:
+                self.expected, self.first_row = self.col, self.lineno
+            elif self.col != self.expected:
                 raise InputError(
-                    f"non-numeric value {shown!r} at row {lineno}, column {col}"
-                    + _separator_hint(cell, ext)
-                ) from None
-            if value != value:
-                raise InputError(f"contains NaN at row {lineno}, column {col}")
-            if abs(value) >= _FLOAT32_OVERFLOW:
-                raise InputError(f"contains infinity (or a value beyond float32) at row "
-                                 f"{lineno}, column {col}")  # fmt: skip
-            row.append(value)
-        rows.append(row)
-        if len(rows) * expected > max_pixels:
-            raise InputError(f"matrix has more than {max_pixels} values (the limit)")
-    if not rows:
-        raise InputError("matrix file has no numbers (it is empty)")
-    return np.array(rows, dtype=np.float32)
+                    f"row {self.lineno} has {_n_values(self.col)}; expected {self.expected}"
+                    f" (as in row {self.first_row})")
+            self.rows += 1
+        self.pending, self.state, self.col = "", "start", 0
+        self.lineno += 1
+
+    def _cells(self, cells: list) -> None:
+        """Check and store the next cells of this line (Python loops only in C)."""
+        first = self.col  # cells before these on this line
+        self.col += len(cells)
+        if self.expected is not None:  # a ragged row is counted, refused at its end, not stored
+            cells = cells[:max(0, self.expected - first)]
+        if not cells:
+            return
+        # float() strips blanks itself; it takes a superset of _NUMBER, and on ASCII
+        # text without "_" exactly _NUMBER's set
+        joined = "".join(cells)
+        try:
+            if "_" in joined or not joined.isascii() or max(map(len, cells)) > _MAX_CELL:
+                raise ValueError
+            values = np.array(list(map(float, cells)), dtype=np.float64)
+        except ValueError:
+            cells = [cell.strip() for cell in cells]
+            i = next((i for i, c in enumerate(cells)
+                      if len(c) > _MAX_CELL or not _NUMBER.fullmatch(c)), None)
+            if i is None:  # only blanks made it look long
+                values = np.array(list(map(float, cells)), dtype=np.float64)
+            elif not cells[i]:
+                raise InputError(f"empty value at row {self.lineno}, column {first + i + 1}"
+                                 ) from None
+            else:
+                self._refuse_cell(cells[i], first + i + 1)
+        bad = ~(np.abs(values) < _FLOAT32_OVERFLOW)  # NaN compares False too
+        if bad.any():
+            i = int(np.argmax(bad))
+            what = "NaN" if values[i] != values[i] else "infinity (or a value beyond float32)"
+            raise InputError(f"contains {what} at row {self.lineno}, column {first + i + 1}")
+        self.values.frombytes(values.astype(np.float32).tobytes())
+        if len(self.values) > self.max_pixels:
+            raise InputError(f"matrix has more than {self.max_pixels} values (the limit; "
+                             "use --max-pixels to raise it)")
+
+    def _refuse_cell(self, cell: str, col: int):
+        shown = cell if len(cell) <= 20 else cell[:20] + "..."
+        raise InputError(f"non-numeric value {shown!r} at row {self.lineno}, column {col}"
+                         + _separator_hint(cell, self.ext))
 
 
 def _check_finite(array: np.ndarray) -> None:
@@ -234,6 +343,10 @@ def _float32_text(value) -> str:
         if (value == 0 or 1e-4 <= abs(value) < 1e16)
         else np.format_float_scientific(value, unique=True, trim="-")
     )
+
+
+def _n_bytes(n: int) -> str:
+    return "1 byte" if n == 1 else f"{n} bytes"
 
 
 def _n_values(n: int) -> str:

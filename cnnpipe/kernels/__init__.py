@@ -73,7 +73,8 @@ def _positive_int(value, what: str) -> int:
     return int(value)
 
 
-def random_kernels(n: int, seed: int, size: int | tuple[int, int] = 3) -> list[Kernel]:
+def random_kernels(n: int, seed: int, size: int | tuple[int, int] = 3, *,
+                   budget=None) -> list[Kernel]:
     """``n`` random detectors, as an untrained CNN layer starts out.
 
     Parameters
@@ -84,6 +85,9 @@ def random_kernels(n: int, seed: int, size: int | tuple[int, int] = 3) -> list[K
         Seed, >= 0. The same seed gives bit-identical weights on every machine.
     size : int or (int, int)
         ``K`` for K x K, or ``(kh, kw)``; each >= 1.
+    budget : cnnpipe.budget.Budget, optional
+        ``n`` detectors whose weights and maps could not fit its memory are refused
+        before any is drawn (default: the default budget).
 
     Notes
     -----
@@ -106,6 +110,9 @@ def random_kernels(n: int, seed: int, size: int | tuple[int, int] = 3) -> list[K
         raise ParameterError(f"`size` must be <= {fam.MAX_SIDE} (got {kh}x{kw})")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ParameterError(f"`seed` must be a whole number >= 0 (got {seed!r})")
+    from cnnpipe.budget import check_detectors
+
+    check_detectors(n, 1, (kh, kw), budget)  # before any is drawn
     bound = math.sqrt(6.0 / (kh * kw))
     rng = np.random.Generator(np.random.PCG64(int(seed)))
     draws = rng.uniform(-bound, bound, size=(n, kh, kw))

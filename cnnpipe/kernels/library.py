@@ -30,13 +30,15 @@ class Kernel:
     spec: str = ""
 
     def __post_init__(self):
-        w = np.array(self.weights, dtype=np.float32, copy=True)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below, in one line
+            w = np.array(self.weights, dtype=np.float32, copy=True)
         if w.ndim not in (2, 3) or w.size == 0:
             raise KernelError(f"kernel '{self.name}' must be a non-empty 2-D (kh, kw) or "
                               f"3-D (C, kh, kw) matrix (got shape {w.shape})")
         if not np.isfinite(w).all():
-            raise KernelError(f"kernel '{self.name}' has a NaN or infinite value; "
-                              "every weight must be a finite number")
+            raise KernelError(f"kernel '{self.name}' has a NaN, infinite or too large value "
+                              "(float32 holds up to ±3.4e38); every weight must be a finite "
+                              "number")
         w.flags.writeable = False
         object.__setattr__(self, "weights", w)
 

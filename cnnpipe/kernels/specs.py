@@ -142,6 +142,11 @@ def _from_file(path: str, spec: str) -> Kernel:
         raise KernelError(f"kernel file '{path}' cannot be read ({exc.strerror})") from None
     if os.path.isdir(path):
         raise KernelError(f"kernel file '{path}' is a directory; give a {suffix} file")
+    from cnnpipe.budget import regular_file_problem
+
+    problem = regular_file_problem(path)  # a FIFO would block the open below
+    if problem is not None:
+        raise KernelError(f"kernel file '{path}' {problem}; give a {suffix} file")
     if size > MAX_FILE_BYTES:
         raise KernelError(f"kernel file '{path}' is {size} bytes; the limit is "
                           f"{MAX_FILE_BYTES} bytes")

@@ -18,10 +18,14 @@ import numpy as np
 
 from cnnpipe import kernels as K
 from cnnpipe import ops
+from cnnpipe.budget import regular_file_problem
 from cnnpipe.errors import KernelError, ParameterError
 from cnnpipe.layer import Params
 from cnnpipe.network.stack import MAX_MAPS, MODES, Layer, Network
 from cnnpipe.ops.args import as_choice
+
+#: A pipeline file larger than this is refused before it is parsed.
+MAX_FILE_BYTES = 1 << 20
 
 _PARAM_KEYS = ("conv_stride", "padding", "pad_mode", "dilation", "flip", "activation", "leak",
                "pool", "window", "stride", "edge")
@@ -55,8 +59,15 @@ def load_network(path, *, in_channels: int = 1) -> Network:
     """
     import tomllib
     label = str(path)
+    problem = regular_file_problem(path)  # a FIFO would block the open below
+    if problem is not None and problem not in ("not found", "is a directory"):
+        raise ParameterError(f"pipeline file '{label}' {problem}; give a .toml file")
     try:
         with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size > MAX_FILE_BYTES:
+                raise ParameterError(f"pipeline file '{label}' is larger than "
+                                     f"{MAX_FILE_BYTES >> 20} MiB; a pipeline file is a few "
+                                     "lines of TOML")
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise ParameterError(f"pipeline file '{label}' not found; check the path") from None
@@ -69,6 +80,9 @@ def load_network(path, *, in_channels: int = 1) -> Network:
         raise ParameterError(f"{label}: not UTF-8 text; save the pipeline file as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError(f"{label}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise ParameterError(f"{label}: arrays or tables nested too deeply; a pipeline file "
+                             "needs two levels") from None
     base = os.path.dirname(os.path.abspath(label))
     return parse_network(data, label=label, base_dir=base, in_channels=in_channels)
 
@@ -161,6 +175,9 @@ def _random(table: dict, where: str, channels: int, number: int) -> list:
         raise ParameterError(f"{where}: `random` must be >= 0 (got {n})")
     if seed is not None and seed < 0:
         raise ParameterError(f"{where}: `seed` must be >= 0 (got {seed})")
+    if n > MAX_MAPS:  # refused before they are drawn
+        raise ParameterError(f"{where}: `random` = {n} makes more maps than the limit of "
+                             f"{MAX_MAPS} per layer")
     if n == 0:
         for key in ("seed", "size"):
             if key in table:
@@ -211,6 +228,9 @@ def _weights_bank(table: dict, where: str, base_dir: str, channels: int, mode: s
     full = path if os.path.isabs(path) else os.path.join(base_dir, path)
     if not path.lower().endswith(".npy"):
         raise ParameterError(f"{where}: `weights` must be a .npy file (got '{path}')")
+    problem = regular_file_problem(full)
+    if problem is not None and problem != "not found":
+        raise ParameterError(f"{where}: `weights` file '{path}' {problem}")
     try:
         with open(full, "rb") as fh:
             if fh.read(6) != b"\x93NUMPY":

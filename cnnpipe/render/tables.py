@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnnpipe.numbers import SIZE_ORDER, format_number, format_sum, shape_text, size_text
+from cnnpipe.render.text import printable
 
 NEGATIVE = "red"
 ZERO = "dim"
@@ -119,8 +120,8 @@ class _Summary:
         self.manifest, self.title = manifest, title
 
     def table(self, names: bool) -> Table:
-        table = Table(title=self.title, box=box.SIMPLE_HEAD, title_justify="left",
-                      show_edge=False)
+        table = Table(title=_plain(self.title) if self.title is not None else None,
+                      box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
         if names:
             table.add_column("stage", no_wrap=True)
             table.add_column("detector", no_wrap=True)
@@ -134,8 +135,9 @@ class _Summary:
                      for key in ("min", "max", "mean")]
             zeros = (f"{100 * entry['zero_fraction']:.0f}%"
                      if entry["stage"] in ("relu", "pool") else "")
-            first = [entry["stage"], entry.get("kernel") or ""] if names else []
-            table.add_row(*first, shape_text(entry["shape"]), *cells, zeros, entry["file"])
+            first = [entry["stage"], _plain(entry.get("kernel") or "")] if names else []
+            table.add_row(*first, shape_text(entry["shape"]), *cells, zeros,
+                          _plain(entry["file"]))
         return table
 
     def __rich_console__(self, console, options):
@@ -145,6 +147,11 @@ class _Summary:
 
     def __rich_measure__(self, console, options):
         return Measurement.get(console, options, self.table(names=True))
+
+
+def _plain(text) -> Text:
+    """A name or message as a cell: no markup, every control character escaped."""
+    return Text(printable(text))
 
 
 def batch_table(reports: list[dict]) -> Table:
@@ -159,8 +166,8 @@ def batch_table(reports: list[dict]) -> Table:
         info = report.get("input", {})
         size = size_text(info["height"], info["width"]) if "width" in info else ""
         detail = report.get("error") or report.get("output", "")
-        table.add_row(str(info.get("path", "")), Text(report["status"],
-                      style=styles.get(report["status"], "")), size, detail)
+        table.add_row(_plain(info.get("path", "")), Text(report["status"],
+                      style=styles.get(report["status"], "")), size, _plain(detail))
     return table
 
 
@@ -187,5 +194,6 @@ def detectors_table(kernels, *, show_matrices: int = 5) -> Table:
         else:
             weights = Text(f"{w.size} weights", style="dim")
         total = float(np.asarray(w, dtype=np.float64).sum())
-        table.add_row(k.name, size, format_sum(total), weights, getattr(k, "description", ""))
+        table.add_row(_plain(k.name), size, format_sum(total), weights,
+                      _plain(getattr(k, "description", "")))
     return table
