@@ -244,6 +244,16 @@ batch_options = _stack(
     click.option("--retries", type=click.IntRange(min=0), default=0, show_default=True,
                  help="Run an input again up to this many times when its worker process "
                       "dies (killed, out of memory, a crash in a codec)."),
+    click.option("--executor", type=click.Choice(["process", "dask"]), default="process",
+                 show_default=True,
+                 help="Where inputs run: worker processes on this machine, or a Dask cluster "
+                      "(a local one of -j workers, or --scheduler's; needs the cnnpipe[dask] "
+                      "extra; see docs/dask.md)."),
+    click.option("--scheduler", metavar="tcp://HOST:PORT", envvar="DASK_SCHEDULER_ADDRESS",
+                 default=None,
+                 help="With --executor dask: the scheduler of a running cluster whose workers "
+                      "see the inputs and OUT at the same paths. Default: "
+                      "$DASK_SCHEDULER_ADDRESS, else a local cluster."),
     click.option("-n", "--dry-run", is_flag=True,
                  help="List what each input would get, and which would fail or are up to "
                       "date (each file sniffed as a run would), then the counts; write "

@@ -58,6 +58,7 @@ def run(inputs, **options):
       cnnpipe run photo.jpg -k sobel-x -k edges="1,0,-1;2,0,-2;1,0,-1" --stride 2
       cnnpipe run samples/tutorial.csv -k tutorial --window 2 --stride 2
       cnnpipe run photos/ -r -j 2 --skip-existing
+      cnnpipe run /shared/photos -r --executor dask --scheduler tcp://head:8786
       cnnpipe run photos/ --json -q | jq -r 'select(.status=="failed") | .input.path'
       cat photo.png | cnnpipe run - -o out
       cnnpipe run photo.jpg --pipeline samples/net.toml
@@ -67,6 +68,7 @@ def run(inputs, **options):
     opts = SimpleNamespace(inputs=inputs, **options)
     opts.budget = Budget(memory=opts.max_memory, disk=opts.max_disk)
     _check_inputs(inputs)
+    _check_executor(opts)
     kernels, params, network = _layers(opts)  # --pipeline refuses the layer options first
     refuse_ignored(extra=RULES)
     _check_pictures(opts)
@@ -86,6 +88,30 @@ def _check_inputs(inputs) -> None:
                                "directories, or - for standard input")
     if list(inputs).count("-") > 1:
         raise click.UsageError("standard input (-) can be given only once")
+
+
+def _check_executor(opts) -> None:
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source("scheduler")
+    if opts.executor != "dask" and opts.scheduler and source == ParameterSource.COMMANDLINE:
+        raise click.UsageError("--scheduler needs --executor dask")
+
+
+def _executor_options(opts, progress, err) -> dict:
+    """run_batch's executor arguments: the process pool by default, or Dask's options."""
+    if opts.executor != "dask":  # $DASK_SCHEDULER_ADDRESS alone never picks Dask
+        return {}
+    from cnnpipe.cli.exits import debug_requested
+
+    def info(message):
+        if not opts.quiet:
+            (progress.console if progress is not None else err).print(
+                f"cnnpipe: {message}", markup=False, highlight=False, soft_wrap=True)
+
+    return {"executor": "dask",
+            "executor_options": {"scheduler": opts.scheduler or None, "on_info": info,
+                                 "on_warning": console.warn, "debug": debug_requested()}}
 
 
 def _layers(opts):
@@ -263,7 +289,8 @@ def _execute(jobs, config, opts):
         result = batch.run_batch(jobs, config, workers=opts.workers or os.cpu_count() or 1,
                                  on_start=on_start, on_result=on_result,
                                  on_stopping=on_stopping, on_warning=console.warn,
-                                 fail_fast=opts.fail_fast, retries=opts.retries)
+                                 fail_fast=opts.fail_fast, retries=opts.retries,
+                                 **_executor_options(opts, progress, err))
     finally:
         if progress is not None:
             progress.stop()

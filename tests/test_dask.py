@@ -1,0 +1,89 @@
+"""`run --executor dask` without a cluster: the missing extra, a scheduler nobody answers at,
+and option mistakes. Each is one line on stderr and a non-zero exit, never a hang."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+from conftest import ROOT, write_png
+
+
+def _image(tmp_path):
+    return write_png(tmp_path / "a.png", np.arange(64, dtype=np.uint8).reshape(8, 8))
+
+
+def test_dask_executor_without_dask_names_the_extra(invoke, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
+    out = tmp_path / "out"
+    result = invoke("run", _image(tmp_path), "-o", out, "--executor", "dask")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert 'pip install "cnnpipe[dask]"' in lines[0]
+    assert not (out / "a").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(*args, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "cnnpipe", "run", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def test_a_scheduler_nobody_listens_on_is_one_line_within_seconds(tmp_path):
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    result = _run(_image(tmp_path), "-o", tmp_path / "out", "--executor", "dask",
+                  "--scheduler", address)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2
+    assert elapsed < 20
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"cnnpipe: cannot reach the Dask scheduler at {address}")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "a").exists()
+
+
+def test_dask_scheduler_address_variable_names_the_cluster(tmp_path):
+    # Dask's own convention: DASK_SCHEDULER_ADDRESS when --scheduler is not given
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    result = _run(_image(tmp_path), "-o", tmp_path / "out", "--executor", "dask",
+                  env={"DASK_SCHEDULER_ADDRESS": address})
+    assert result.returncode == 2
+    assert f"cannot reach the Dask scheduler at {address}" in result.stderr
+
+
+def test_scheduler_needs_the_dask_executor(invoke, tmp_path):
+    result = invoke("run", _image(tmp_path), "-o", tmp_path / "out",
+                    "--scheduler", "tcp://127.0.0.1:8786")
+    assert result.exit_code == 2
+    assert "--scheduler needs --executor dask" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_malformed_scheduler_address_is_a_usage_error(invoke, tmp_path):
+    result = invoke("run", _image(tmp_path), "-o", tmp_path / "out", "--executor", "dask",
+                    "--scheduler", "udp://somewhere:1")
+    assert result.exit_code == 2
+    assert "udp://somewhere:1" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_the_process_executor_ignores_the_dask_variable(invoke, tmp_path, monkeypatch):
+    # the variable configures Dask, not cnnpipe's default executor
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:1")
+    result = invoke("run", _image(tmp_path), "-o", tmp_path / "out", "-q", "-k", "box")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "out" / "a" / "manifest.json").exists()
