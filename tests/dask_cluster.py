@@ -32,12 +32,19 @@ class Cluster:
         self.scheduler = self._spawn("scheduler", "--host", "127.0.0.1", "--port", "0",
                                      "--scheduler-file", str(self.scheduler_file))
         deadline = time.monotonic() + START_TIMEOUT
-        while not self.scheduler_file.exists():
+        while (address := self._written_address()) is None:
             if self.scheduler.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"dask scheduler did not start: {self.read_log()}")
             time.sleep(0.05)
-        self.address = json.loads(self.scheduler_file.read_text())["address"]
+        self.address = address
         self.workers: list[subprocess.Popen] = []
+
+    def _written_address(self) -> str | None:
+        """The address in the scheduler file, once the scheduler has written it whole."""
+        try:
+            return json.loads(self.scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            return None
 
     def _spawn(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "dask", *args, "--no-dashboard"],

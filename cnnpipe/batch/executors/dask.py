@@ -284,8 +284,8 @@ def run_task(batch: str, key: str, job, config) -> dict:
     Each worker thread is one core of the cluster's budget, as ``-j 1`` is on one
     machine, so an input is computed (and its files written) exactly as ``-j 1`` does.
     """
-    from cnnpipe import layer
     from cnnpipe.batch.work import process
+    from cnnpipe.ops import blas
 
     with _state:
         if batch in _stopped:
@@ -293,7 +293,7 @@ def run_task(batch: str, key: str, job, config) -> dict:
         _running[key] = (batch, threading.get_ident())
         _started.setdefault(batch, set()).add(key)
     try:
-        with layer.threads(1):
+        with blas.threads(1):  # config.threads is 1 too (see DaskExecutor.start)
             return process(job, config)
     except Stopped:  # abort(): the writer has removed this input's files
         return {"status": "interrupted"}
