@@ -103,6 +103,7 @@ ALWAYS = {
     "recursive": "discovery",
     "workers": "cores used", "skip_existing": "skips done inputs", "fail_fast": "stops early",
     "retries": "retries crashed inputs", "dry_run": "writes nothing", "as_json": "stdout form",
+    "executor": "where inputs run",
     "quiet": "silences stdout/summary", "input_path": "the input", "size": "the input size",
     "kernel_size": "detector size", "pool_only": "drops the conv", "output": "where it goes",
     "no_live": "plain steps", "gif_path": "writes a GIF", "shifts": "the moves",
@@ -125,8 +126,10 @@ def test_every_option_of_every_command_always_acts_or_is_guarded(command):
     cmd = LazyGroup._load(command)
     options = {p.name for p in cmd.params if isinstance(p, click.Option)}
     # exercise/check: --seed picks the task; animate --speed is guarded in the command
+    # run --scheduler typed without --executor dask is refused in the command (test_dask.py);
+    # from $DASK_SCHEDULER_ADDRESS (Dask's variable) it is left alone
     special = {"exercise": {"seed"}, "check": {"seed"}, "animate": {"speed"},
-               "kernels": set()}.get(command, set())
+               "kernels": set(), "run": {"scheduler"}}.get(command, set())
     unclassified = options - set(ALWAYS) - _guarded(command) - special
     assert unclassified == set(), (
         f"say in tests/test_cli_applies.py whether these options of `{command}` always act, "
