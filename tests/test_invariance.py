@@ -259,3 +259,23 @@ def test_invariance_does_not_suggest_a_color_option_it_does_not_have(invoke, tmp
     result = invoke("invariance", image, "-k", detector, "--no-chart", "-q")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "--color" not in result.stderr and "2-D" in result.stderr
+
+
+def test_detectors_of_different_sizes_are_each_measured(invoke, tmp_path):
+    # a 3x3 and a 5x5 detector give maps of different sizes; each is compared with itself
+    result = invoke("invariance", CHELSEA, "-k", "box", "-k", "gaussian-5x5", "--shifts", "2",
+                    "--no-chart", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    shapes = {(r["detector"], r["stage"]): r["shape"] for r in rows}
+    box, gauss = shapes[("box", "conv")], shapes[("gaussian-5x5", "conv")]
+    assert box[0] - gauss[0] == 2 and box[1] - gauss[1] == 2
+    assert len(rows) == 2 * 3
+
+
+def test_last_layer_with_mixed_sizes_hands_nothing_on():
+    image = np.random.default_rng(0).random((12, 12)).astype(np.float32)
+    net = single_layer([K.BUILTIN["box"], K.BUILTIN["gaussian-5x5"]], Params())
+    (layer,) = run_network(image, net)
+    assert layer.output is None
+    assert [d.pool.shape for d in layer.detectors] == [(5, 5), (4, 4)]

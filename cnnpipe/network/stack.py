@@ -78,11 +78,15 @@ class Network:
 
 @dataclass
 class LayerMaps:
-    """One layer's detectors' maps and the stack it hands on, ``(K, H, W)``."""
+    """One layer's detectors' maps and the stack it hands on, ``(K, H, W)``.
+
+    ``output`` is None for the last layer when its detectors' maps differ in
+    size (``-k box -k gaussian-5x5``): nothing is handed on, so nothing is stacked.
+    """
 
     layer: Layer
     detectors: list
-    output: np.ndarray
+    output: np.ndarray | None
 
 
 def single_layer(kernels: Sequence, params: Params, *, in_channels: int = 1) -> Network:
@@ -144,9 +148,12 @@ def run_network(image: np.ndarray, network: Network, *, threads: int | None = No
     """
     x = np.asarray(image, dtype=np.float32)
     results = []
-    for layer in network.layers:
+    for number, layer in enumerate(network.layers, start=1):
         dets = list(iter_layer(x, layer, threads=threads))
-        x = np.stack([last_stage(d) for d in dets])
+        maps = [last_stage(d) for d in dets]
+        last = number == len(network.layers)
+        # a pipeline file's inner layers are checked stackable when read
+        x = np.stack(maps) if not last or len({m.shape for m in maps}) == 1 else None
         results.append(LayerMaps(layer, dets, x))
     return results
 
