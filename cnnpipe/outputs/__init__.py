@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,10 +174,10 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str | N
         path = str(loaded.info.get("path", "input"))
         source_label = "stdin" if path == "-" else path
     check_shapes(loaded.array, config)  # a detector that cannot fit fails before any file exists
-    created = not folder.exists()
+    created = not os.path.lexists(folder)
     writer = Writer(folder, config.threads)
     try:
-        make_folder(folder)
+        make_folder(folder, Path(config.out_root))
         remove_leftover_temps(folder)
         old_files = previous_files(folder, loaded.info.get("fingerprint"))
         manifest = _write_all(loaded, config, folder, source_label, writer)

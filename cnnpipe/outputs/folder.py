@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -107,11 +108,45 @@ class Writer:
                 self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_folder(folder: Path) -> None:
+def make_folder(folder: Path, root: Path | None = None) -> None:
+    """Create ``folder`` (and its parents) below the output root ``root``.
+
+    A symbolic link at or below ``root`` on the way to ``folder`` is refused
+    before anything is created, written or removed: a link planted in OUT
+    (``OUT/camera -> /elsewhere``) must not make cnnpipe write or delete
+    outside OUT. ``root`` itself may be a link: the user named it.
+    """
+    refuse_links(folder, root)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
+    refuse_links(folder, root)  # a link made meanwhile by someone else
+
+
+def refuse_links(folder: Path, root: Path | None) -> None:
+    """OutputError when ``folder`` or a folder between ``root`` and it is a symbolic link."""
+    try:
+        parts = folder.relative_to(root).parts if root is not None else ()
+    except ValueError:
+        parts = ()
+    steps = [root.joinpath(*parts[:i]) for i in range(1, len(parts) + 1)] or [folder]
+    for step in steps:
+        if step.is_symlink():
+            raise OutputError(f"output folder {step} is a symbolic link: refused, cnnpipe"
+                              " never writes or deletes through a link inside the output"
+                              " folder (remove the link, or choose another -o)")
+
+
+def _unlink_regular(path: Path) -> bool:
+    """Remove ``path`` only if it is a regular file (never a link, folder or FIFO)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+    except FileNotFoundError:
+        return False
+    os.unlink(path)
+    return True
 
 
 def remove_leftover_temps(folder: Path) -> list[str]:
@@ -128,7 +163,8 @@ def remove_leftover_temps(folder: Path) -> list[str]:
     for entry in entries:
         if io.is_temp_name(entry.name):
             try:
-                os.unlink(entry.path)
+                if not _unlink_regular(Path(entry.path)):
+                    continue
             except FileNotFoundError:
                 continue
             removed.append(entry.name)
@@ -180,7 +216,7 @@ def remove_stale(folder: Path, old: set[str], new: set[str]) -> None:
     """Remove the files of the replaced run that this run did not write, then PREVIOUS."""
     for name in sorted(old - new):
         try:
-            os.unlink(folder / name)
+            _unlink_regular(folder / name)  # only files: a listed link or folder stays
         except FileNotFoundError:
             pass
         except OSError as exc:
