@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageFile
 
+from cnnpipe.budget import file_kind
 from cnnpipe.errors import InputError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"})
@@ -114,7 +115,7 @@ def _open_source(source) -> tuple[io.BufferedIOBase, int]:
         if stat.S_ISDIR(st.st_mode):
             raise InputError("is a directory, not a file")
         if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"not a regular file (it is a {_file_kind(st.st_mode)})")
+            raise InputError(f"not a regular file (it is a {file_kind(st.st_mode)})")
         fd = os.open(path, flags)
     except FileNotFoundError:
         if os.path.islink(path):
@@ -129,18 +130,10 @@ def _open_source(source) -> tuple[io.BufferedIOBase, int]:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise InputError(f"not a regular file (it is a {_file_kind(st.st_mode)})")
+        raise InputError(f"not a regular file (it is a {file_kind(st.st_mode)})")
     return os.fdopen(fd, "rb"), st.st_size
 
 
-def _file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "named pipe (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "special file"
 
 def _nice(fmt: str) -> str:
     return "WebP" if fmt == "WEBP" else fmt
