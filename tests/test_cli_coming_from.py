@@ -32,7 +32,7 @@ def test_run_summary_states_ceil_mode_when_keep_kept_a_partial_window(invoke, tm
     result = invoke("run", SAMPLES / "tutorial.csv", "-k", "tutorial", "-o", tmp_path)
     assert result.exit_code == 0, result.output
     assert CEIL in result.stderr
-    assert "pooled a 5x5 map to 3x3, PyTorch's default 2x2" in result.stderr
+    assert "pooled a 5×5 (W×H) map to 3×3, PyTorch's default 2×2" in result.stderr
     assert CEIL not in result.stdout  # a note, not part of the tables
 
 
@@ -76,3 +76,12 @@ def test_flip_is_the_imagemagick_convolve_convention(invoke, tmp_path):
                     "--pool", "none", "--npy", "-o", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "out" / "dot" / "01-conv-k.npy")[0, 0] == 9
+
+
+def test_the_ceil_mode_note_gives_sizes_width_first_like_the_tables(invoke, tmp_path):
+    # a 4 rows x 7 cols matrix, 3x3 box -> 2x5 map (W×H 5×2) -> keep 1x3 (3×1), drop 1x2 (2×1)
+    matrix = tmp_path / "wide.csv"
+    matrix.write_text("\n".join(",".join(str(r * 7 + c) for c in range(7)) for r in range(4)))
+    result = invoke("run", matrix, "-k", "box", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "pooled a 5×2 (W×H) map to 3×1, PyTorch's default 2×1" in result.stderr

@@ -341,6 +341,7 @@ def _edge_keep_note(reports, opts, network) -> str | None:
 
     A PyTorch user expects ``ceil_mode=False``: a 5x5 map pooled 2x2 is 2x2 there, 3x3 here.
     """
+    from cnnpipe.numbers import SIZE_ORDER, shape_text
     from cnnpipe.ops import pool_output_shape
     from cnnpipe.render.teaching import CEIL_MODE_NOTE
 
@@ -368,9 +369,9 @@ def _edge_keep_note(reports, opts, network) -> str | None:
                 floor_hw = None
             if floor_hw != out_hw:
                 theirs = ("refused (no whole window)" if floor_hw is None
-                          else "x".join(map(str, floor_hw)))
-                return (f"--edge keep pooled a {n_hw[0]}x{n_hw[1]} map to "
-                        f"{out_hw[0]}x{out_hw[1]}, PyTorch's default {theirs}: --edge keep is "
+                          else shape_text(floor_hw))
+                return (f"--edge keep pooled a {shape_text(n_hw)} ({SIZE_ORDER}) map to "
+                        f"{shape_text(out_hw)}, PyTorch's default {theirs}: --edge keep is "
                         f"{CEIL_MODE_NOTE}")
     return None
 
