@@ -34,5 +34,21 @@ def write_png(path, array):
     return path
 
 
+def live_processes():
+    """(pid, fields) of every live process, from /proc; fields: state ppid pgrp session ..."""
+    import os
+
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            yield int(entry), fields
+
+
 def load_manifest(folder):
     return json.loads((Path(folder) / "manifest.json").read_text())

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from conftest import live_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNELS = ("-k", "box", "-k", "sobel-x", "-k", "emboss")
@@ -63,18 +64,7 @@ def _handlers_ready(pid: int) -> bool:
 
 
 def _session_processes(sid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":  # fields: state ppid pgrp session
-            found.append(int(entry))
-    return found
+    return [pid for pid, fields in live_processes() if int(fields[3]) == sid]
 
 
 def check_folders(out: Path, expected: int) -> tuple[int, list[str]]:

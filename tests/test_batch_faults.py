@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, load_manifest, write_png
+from conftest import ROOT, live_processes, load_manifest, write_png
 from PIL import Image
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -36,19 +36,8 @@ def photos(tmp_path_factory):
 
 
 def children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry))
-    return found
+    """Live processes whose parent is ``pid``."""
+    return [child for child, fields in live_processes() if int(fields[1]) == pid]
 
 
 def workers_of(pid: int) -> list[int]:
