@@ -11,20 +11,26 @@ def _fmt(value: float) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
-def change_table(result: dict):
-    """Rich table: one row per layer, stage and detector; one column per moved copy."""
+def _table(result: dict, title: str):
+    """(table with a layer column when there are several layers, then stage; several?)."""
     from rich import box
     from rich.table import Table
-    from rich.text import Text
 
-    variants = [v["label"] for v in result["variants"]]
-    table = Table(box=box.SIMPLE_HEAD, title_justify="left",
-                  title="change = ||moved - original|| / ||original|| at the same positions "
-                        "(0 = unchanged, 1 = a difference as large as the map itself)")
+    table = Table(box=box.SIMPLE_HEAD, title_justify="left", title=title)
     many = len({row["layer"] for row in result["rows"]}) > 1
     if many:
         table.add_column("layer", justify="right")
     table.add_column("stage", no_wrap=True)
+    return table, many
+
+
+def change_table(result: dict):
+    """Rich table: one row per layer, stage and detector; one column per moved copy."""
+    from rich.text import Text
+
+    variants = [v["label"] for v in result["variants"]]
+    table, many = _table(result, "change = ||moved - original|| / ||original|| at the same "
+                         "positions (0 = unchanged, 1 = a difference as large as the map itself)")
     table.add_column("detector", no_wrap=True)
     for label in variants:
         table.add_column(label, justify="right")
@@ -51,17 +57,9 @@ def change_table(result: dict):
 
 def aligned_table(result: dict):
     """Rich table: mean correlation after undoing each shift, per layer and stage."""
-    from rich import box
-    from rich.table import Table
-
     shifts = [v for v in result["variants"] if v["kind"] == "shift"]
-    table = Table(box=box.SIMPLE_HEAD, title_justify="left",
-                  title="aligned = correlation after undoing the shift, rounded half up to "
-                        "whole cells of px/cell pixels (1 = the map just moved along)")
-    many = len({row["layer"] for row in result["rows"]}) > 1
-    if many:
-        table.add_column("layer", justify="right")
-    table.add_column("stage", no_wrap=True)
+    table, many = _table(result, "aligned = correlation after undoing the shift, rounded half "
+                         "up to whole cells of px/cell pixels (1 = the map just moved along)")
     table.add_column("px/cell", justify="right", no_wrap=True)
     for v in shifts:
         table.add_column(v["label"], justify="right", no_wrap=True)
