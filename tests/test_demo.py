@@ -104,9 +104,10 @@ def test_captions_say_what_each_stage_did():
         "its 2×2 window, not exactly where, so a feature that moves by up to 1 cell and stays "
         "inside its window leaves that pooled cell unchanged: pooling makes features robust "
         "to where they appear.")
+    # window (1, 2): 1 row, 2 columns, written width first like every size
     assert teaching.invariance_caption(maps.relu, maps.pool, (1, 2), (1, 2), "sum") == (
         "Invariance: the map shrank from 25 to 9 cells; each pooled cell is the sum of its "
-        "1×2 window, whatever the order of the cells in it, so a feature that moves by up to "
+        "2×1 window, whatever the order of the cells in it, so a feature that moves by up to "
         "1 column and stays inside its window leaves that pooled cell unchanged: pooling "
         "makes features robust to where they appear.")
 

@@ -156,14 +156,14 @@ def test_shape_text_explains_why_7x7_becomes_3x3(invoke):
 
 
 def test_shape_groups_detectors_by_size(invoke):
-    result = invoke("shape", "--size", "10x12", "-k", "sobel-x", "-k", "gaussian-5x5",
+    result = invoke("shape", "--size", "12x10", "-k", "sobel-x", "-k", "gaussian-5x5",
                     "-k", "box", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     by_kernel = {tuple(r["stages"][0]["kernel"]): r for r in data}
     assert set(by_kernel) == {(3, 3), (5, 5)}
     assert by_kernel[(3, 3)]["detectors"] == ["sobel-x", "box"]
-    assert by_kernel[(5, 5)]["stages"][-1]["out"] == [3, 4]  # conv 6x8 -> keep-pool 3x4
+    assert by_kernel[(5, 5)]["stages"][-1]["out"] == [3, 4]  # 10 rows, 12 cols: conv 6x8 -> 3x4
 
 
 def test_shape_reads_only_the_npy_header(invoke, tmp_path):
@@ -184,8 +184,8 @@ def test_shape_sizes_an_image(invoke, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    ([], "--size HxW or --input FILE"),
-    (["--size", "5", "--input", "x.npy"], "--size HxW or --input FILE"),
+    ([], "--size WxH or --input FILE"),
+    (["--size", "5", "--input", "x.npy"], "--size WxH or --input FILE"),
     (["--size", "2", "--pool-only", "--window", "3", "--edge", "drop"],
      "pooling window 3x3 is larger than the 2x2 feature map"),
     (["--size", "2", "--kernel-size", "3"], "convolution output would be 0x0"),
@@ -236,10 +236,41 @@ def test_shape_with_an_absurd_size_refuses_at_once_instead_of_hanging(invoke):
 
 
 def test_shape_still_explains_a_large_photo(invoke):
-    result = invoke("shape", "--size", "4000x6000", "--kernel-size", "3", "--json")
+    result = invoke("shape", "--size", "6000x4000", "--kernel-size", "3", "--json")
     assert result.exit_code == 0
     body = json.loads(result.stdout)
     assert body["stages"][-1]["out"] == [1999, 2999]
+
+
+def test_shape_size_is_width_first_like_every_other_size(invoke):
+    # --size 741x500: a photo 741 pixels wide and 500 tall, as `run` prints it
+    result = invoke("shape", "--size", "741x500", "--kernel-size", "3", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["input"] == [500, 741]  # JSON shapes stay [rows, cols], as numpy's
+    assert body["stages"][0]["out"] == [498, 739]
+    text = invoke("shape", "--size", "741x500", "--kernel-size", "3").stdout
+    assert text.splitlines()[0].startswith("741×500 (W×H) input, 741 wide and 500 tall")
+    table = {}
+    for line in text.splitlines()[3:7]:  # the stages table, below its header
+        table[line.split()[0]] = line.split()[-1]
+    assert table == {"input": "741×500", "conv": "739×498", "relu": "739×498",
+                     "pool": "370×249"}
+
+
+def test_shape_agrees_with_run_on_an_image_of_the_same_size(invoke, tmp_path):
+    # the size `run` prints for a photo, typed into `shape --size`, gives run's pooled size
+    path = write_png(tmp_path / "wide.png", np.zeros((6, 9, 3)))
+    by_file = json.loads(invoke("shape", "--input", path, "--kernel-size", "3", "--json").stdout)
+    by_size = json.loads(invoke("shape", "--size", "9x6", "--kernel-size", "3", "--json").stdout)
+    assert by_size == by_file
+
+
+def test_an_old_rows_first_size_is_visible_in_the_first_line(invoke):
+    result = invoke("shape", "--size", "500x741", "--pool-only")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith("500×741 (W×H) feature map, 500 wide and "
+                                                    "741 tall")
 
 
 def test_shape_with_huge_padding_refuses_instead_of_exhausting_memory(invoke):

@@ -343,7 +343,7 @@ def _edge_keep_note(reports, opts, network) -> str | None:
     """
     from cnnpipe.numbers import SIZE_ORDER, shape_text
     from cnnpipe.ops import pool_output_shape
-    from cnnpipe.render.teaching import CEIL_MODE_NOTE
+    from cnnpipe.render.shapes import CEIL_MODE_NOTE
 
     if network is not None:
         params_of = {layer.number: layer.params for layer in network.layers}

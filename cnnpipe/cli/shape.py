@@ -17,14 +17,16 @@ RULES = (
 
 
 @click.command()
-@click.option("--size", "size", type=PAIR, default=None, metavar="HxW",
-              help="Input size, rows x cols (e.g. 7x7, or 5 for 5x5).")
+@click.option("--size", "size", type=PAIR, default=None, metavar="WxH",
+              help="Input size, width x height as image tools write it (741x500: 741 wide, "
+                   "500 tall; 5 for 5x5). Sizes are printed the same way, W×H.")
 @click.option("--input", "input_path", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Take the input size from this file (.npy: header only).")
 @click.option("-k", "--kernel", "kernel_specs", multiple=True, metavar="SPEC",
               help="A detector as `run -k` takes it; only its size matters here. Repeatable.")
 @click.option("--kernel-size", type=PAIR, default=None, metavar="K|HxW",
-              help="Detector size without naming a detector. Default: the sizes of "
+              help="Detector size without naming a detector: K, or rows x cols like "
+                   "--window (3x5: 3 rows, 5 columns, printed 5×3 W×H). Default: the sizes of "
                    "`run`'s default detectors.")
 @click.option("--pool-only", is_flag=True,
               help="The size is a feature map: show pooling only (no convolution).")
@@ -45,7 +47,7 @@ def shape(size, input_path, kernel_specs, kernel_size, pool_only, conv_stride, p
 
     \b
     Examples:
-      cnnpipe shape --size 7x7 --kernel-size 3
+      cnnpipe shape --size 741x500 --kernel-size 3
       cnnpipe shape --size 5x5 --pool-only --window 3 --stride 2
       cnnpipe shape --input samples/chelsea.png -k sobel-x --conv-stride 2
       cnnpipe shape --size 28 --padding same --edge drop --json
@@ -56,11 +58,11 @@ def shape(size, input_path, kernel_specs, kernel_size, pool_only, conv_stride, p
     from cnnpipe.teaching import shapes
 
     if (size is None) == (input_path is None):
-        raise click.UsageError("give the input size with --size HxW or --input FILE (one of them)")
-    in_hw = size if size is not None else _file_size(input_path)
+        raise click.UsageError("give the input size with --size WxH or --input FILE (one of them)")
+    in_hw = (size[1], size[0]) if size is not None else _file_size(input_path)
     if max(in_hw) > shapes.MAX_SIDE:
-        raise ParameterError(f"input size {in_hw[0]}x{in_hw[1]} is too large to explain window "
-                             f"by window; give at most {shapes.MAX_SIDE} per side")
+        raise ParameterError(f"input size {in_hw[1]}x{in_hw[0]} (WxH) is too large to explain "
+                             f"window by window; give at most {shapes.MAX_SIDE} per side")
     sizes = _kernel_sizes(kernel_specs, kernel_size, pool_only)
     if pool_only:
         _refuse_conv_options(click.get_current_context())
@@ -82,17 +84,10 @@ def shape(size, input_path, kernel_specs, kernel_size, pool_only, conv_stride, p
         body = results[0] if len(results) == 1 else results
         out.file.write(json.dumps(body, ensure_ascii=False) + "\n")
         return
-    from cnnpipe.render import teaching
+    from cnnpipe.render import shapes as render
 
     for result in results:
-        if result["detectors"] is None:
-            title = f"{in_hw[0]}×{in_hw[1]} feature map, pooling only"
-        else:
-            k = result["stages"][0]["kernel"]
-            title = f"{in_hw[0]}×{in_hw[1]} input, {k[0]}×{k[1]} detector"
-            if result["detectors"]:
-                title += f" ({', '.join(result['detectors'])})"
-        out.print(teaching.shape_report(result, title))
+        out.print(render.shape_report(result))
         out.print()
 
 

@@ -1,4 +1,6 @@
-"""rich renderables for the lessons: `cnnpipe demo`, pooling provenance, `cnnpipe shape`.
+"""rich renderables for the lessons: `cnnpipe demo` and pooling provenance.
+
+`cnnpipe shape` has its own module, :mod:`cnnpipe.render.shapes`.
 
 Functions return renderables (or plain caption strings); they never print.
 Captions are separate paragraphs, not table captions, so they wrap at the
@@ -13,6 +15,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from cnnpipe.numbers import size_text
 from cnnpipe.render.tables import format_value, matrix_table
 from cnnpipe.teaching.shapes import cell_ranges
 
@@ -28,7 +31,8 @@ SUMMARY_NOUNS = {"mean": "average", "sum": "sum", "l2": "root of the sum of squa
 
 
 def _hw(shape) -> str:
-    return f"{shape[0]}×{shape[1]}"
+    """A (rows, cols) size written width first, as everywhere: (5, 7) -> 7×5."""
+    return size_text(shape[0], shape[1])
 
 
 def _plural(n: int, word: str) -> str:
@@ -263,151 +267,3 @@ def demo_detector(image, kernel, maps, params, *, builtin_input: bool,
         parts.append(caption(invariance_caption(source, maps.pool, params.window,
                                                 params.stride, params.pool)))
     return parts
-
-
-# ---------------------------------------------------------------------------- shape
-
-
-_PEER_ROWS = (
-    ("PyTorch", "ceil_mode=False (floor)", "pytorch_floor"),
-    ("PyTorch", "ceil_mode=True", "pytorch_ceil"),
-    ("TensorFlow", "padding='VALID'", "tf_valid"),
-    ("TensorFlow", "padding='SAME'", "tf_same"),
-)
-
-
-def _size_or_error(value) -> str:
-    return "error" if value is None else str(value)
-
-
-def shape_stages_table(result: dict, title: str | None = None) -> Table:
-    """One row per stage: what it is and its output size."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False,
-                  pad_edge=False)
-    table.add_column("stage")
-    table.add_column("settings")
-    table.add_column("in", justify="right")
-    table.add_column("out", justify="right")
-    table.add_row("input", "", "", _hw(result["input"]))
-    for s in result["stages"]:
-        if s["stage"] == "conv":
-            a = s["axes"]
-            settings = (f"{_hw(s['kernel'])} detector, stride "
-                        f"{_pair_str([a[0]['stride'], a[1]['stride']])}, padding {s['padding']}")
-            if a[0]["dilation"] != 1 or a[1]["dilation"] != 1:
-                settings += f", dilation {_pair_str([a[0]['dilation'], a[1]['dilation']])}"
-        elif s["stage"] == "pool":
-            settings = (f"{s['mode']} {_hw(s['window'])} window, stride "
-                        f"{_pair_str(s['stride'])}, edge {s['edge']}")
-        else:
-            settings = "same size"
-        table.add_row(s["stage"], settings, _hw(s["in"]), _hw(s["out"]))
-    return table
-
-
-def _pair_str(pair) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else _hw(pair)
-
-
-def shape_formulas(result: dict) -> Text:
-    """Each stage's size formula per axis, the numbers filled in."""
-    text = Text()
-    for s in result["stages"]:
-        if s["stage"] not in ("conv", "pool"):
-            continue
-        if s["stage"] == "conv":
-            text.append("conv: floor((n + pad_before + pad_after - span) / stride) + 1\n",
-                        style="bold")
-            if any(a["dilation"] != 1 for a in s["axes"]):
-                text.append("  span = dilation * (k - 1) + 1, the dilated detector\n")
-        elif s["edge"] == "keep":
-            text.append("pool (keep): ceil((n - k) / stride) + 1, minus 1 if a window "
-                        "would start >= n\n", style="bold")
-        else:
-            text.append("pool (drop): floor((n - k) / stride) + 1\n", style="bold")
-        for a in s["axes"]:
-            text.append(f"  {a['axis']}: {a['formula']}\n")
-    return text
-
-
-def shape_windows_text(pool_stage: dict) -> Text:
-    """Which rows/cols of the pooled map come from partial windows; what is left out."""
-    text = Text()
-    for a in pool_stage["axes"]:
-        label = a["axis"]
-        k = a["k"]
-        for i in a["partial"]:
-            start, stop = a["windows"][i]
-            text.append(f"  pooled {label[:-1]} {i}: window {start}..{start + k - 1} clipped "
-                        f"to {start}..{stop - 1} ({stop - start} of {k} {label})\n")
-        if a["uncovered"]:
-            why = "dropped at the edge" if a["uncovered"][-1] == a["n"] - 1 and \
-                a["edge"] == "drop" else "in no window"
-            if a["stride"] > a["k"]:
-                why = "skipped: the stride is larger than the window"
-            name = label if len(a["uncovered"]) > 1 else label[:-1]
-            text.append(f"  map {name} {a['uncovered_text']}: {why}\n")
-    if not text.plain:
-        text.append("  every window lies whole inside the map; no cell is left out\n")
-    return text
-
-
-def shape_peers_table(pool_stage: dict) -> Table:
-    """Our pooled size next to PyTorch's and TensorFlow's for the same numbers."""
-    rows, cols = pool_stage["axes"]
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("framework")
-    table.add_column("setting")
-    table.add_column("out", justify="right")
-    table.add_column("", style="dim")
-    ours = (rows["out"], cols["out"])
-    table.add_row("cnnpipe", f"--edge {pool_stage['edge']}", _hw(ours), "")
-    for framework, setting, key in _PEER_ROWS:
-        got = (rows["peers"][key], cols["peers"][key])
-        if None in got:
-            out, note = "error", "window larger than the map"
-        else:
-            out, note = _hw(got), ("same" if got == ours else "differs")
-        table.add_row(framework, setting, out, note)
-    return table
-
-
-#: What a PyTorch user must hear about --edge keep, the first time it matters.
-CEIL_MODE_NOTE = "ceil_mode=True (PyTorch's default is False: use --edge drop)"
-
-
-def edge_keep_note(pool_stage: dict) -> Text | None:
-    """--edge keep next to PyTorch's default, with this map's two sizes; None for --edge drop."""
-    if pool_stage["edge"] != "keep":
-        return None
-    rows, cols = pool_stage["axes"]
-    ours = (rows["out"], cols["out"])
-    floor = (rows["peers"]["pytorch_floor"], cols["peers"]["pytorch_floor"])
-    text = Text(f"--edge keep is PyTorch's {CEIL_MODE_NOTE}", style="bold")
-    if None in floor:
-        text.append(f"; here PyTorch's default refuses the {_hw(pool_stage['window'])} "
-                    f"window on the {_hw(pool_stage['in'])} map", style="")
-    elif floor != ours:
-        text.append(f"; here the default gives {_hw(floor)}, not {_hw(ours)}", style="")
-    else:
-        text.append(f"; here both give {_hw(ours)}", style="")
-    return text
-
-
-def shape_report(result: dict, title: str) -> Group:
-    """Everything `cnnpipe shape` prints for one detector size."""
-    parts = [Text(title, style="bold"), shape_stages_table(result)]
-    pools = [s for s in result["stages"] if s["stage"] == "pool"]
-    note = edge_keep_note(pools[0]) if pools else None
-    if note is not None:
-        parts.append(note)
-    parts += [Text(""), shape_formulas(result)]
-    if pools:
-        p = pools[0]
-        parts += [Text(f"Pooling windows on the {_hw(p['in'])} map", style="bold"),
-                  shape_windows_text(p),
-                  Text(f"Other frameworks, same numbers ({_hw(p['in'])} map, "
-                       f"{_hw(p['window'])} window, stride {_pair_str(p['stride'])}, "
-                       f"no padding)", style="bold"),
-                  shape_peers_table(p)]
-    return Group(*parts)
