@@ -36,7 +36,8 @@ def timed_run(src: Path, out: Path, *extra: str) -> dict:
     cmd = [sys.executable, "-m", "cnnpipe", "run", str(src), "-o", str(out), "-j", "2",
            "--json", *extra]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    errors = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     arrivals, seconds = [], []
     import json
@@ -45,7 +46,9 @@ def timed_run(src: Path, out: Path, *extra: str) -> dict:
         arrivals.append(time.perf_counter())
         seconds.append(json.loads(line).get("seconds", 0.0))
     if proc.wait() != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed with exit status {proc.returncode}")
+        errors.seek(0)
+        raise SystemExit(f"{' '.join(cmd)} failed with exit status {proc.returncode}:\n"
+                         + errors.read()[-2000:])
     wall = time.perf_counter() - started
     steady = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
     return {"wall": wall, "steady": steady, "first": arrivals[0] - started,

@@ -29,11 +29,11 @@ import contextlib
 import dataclasses
 import logging
 import queue
-import threading
 import time
 import uuid
 
 from cnnpipe.batch.executors import lost
+from cnnpipe.batch.executors.dask_tasks import forget_batch, run_task, running_tasks, stop_batch
 from cnnpipe.batch.work import failure
 from cnnpipe.errors import ParameterError
 
@@ -262,75 +262,6 @@ def create(*, workers: int, threads: int, scheduler: str | None = None, on_info=
 
 
 
-# -- on the workers ---------------------------------------------------------------------------
-
-
-class Stopped(BaseException):
-    """Raised inside a running input by :meth:`DaskExecutor.abort` (the second Ctrl-C).
-
-    A BaseException, so no ``except Exception`` on the way turns it into an input
-    error, and not KeyboardInterrupt, which a Dask worker would take as its own end.
-    """
-
-_state = threading.Lock()
-_stopped: set[str] = set()  # batches that start nothing more on this worker
-_running: dict[str, tuple[str, int]] = {}  # dask key -> (batch, thread id)
-_started: dict[str, set[str]] = {}  # batch -> keys of its inputs that started here
-
-
-def run_task(batch: str, key: str, job, config) -> dict:
-    """What a worker runs for one input: ``process(job, config)`` on one thread.
-
-    Each worker thread is one core of the cluster's budget, as ``-j 1`` is on one
-    machine, so an input is computed (and its files written) exactly as ``-j 1`` does.
-    """
-    from cnnpipe.batch.work import process
-    from cnnpipe.ops import blas
-
-    with _state:
-        if batch in _stopped:
-            return {"status": "not-started"}
-        _running[key] = (batch, threading.get_ident())
-        _started.setdefault(batch, set()).add(key)
-    try:
-        with blas.threads(1):  # config.threads is 1 too (see DaskExecutor.start)
-            return process(job, config)
-    except Stopped:  # abort(): the writer has removed this input's files
-        return {"status": "interrupted"}
-    finally:
-        with _state:
-            _running.pop(key, None)
-
-
-def stop_batch(batch: str, interrupt_running: bool) -> list[str]:
-    """Run on each worker (``Client.run``): start nothing more of ``batch``; return the keys
-    of its inputs that started here (running or finished), and with ``interrupt_running``
-    raise :class:`Stopped` in the running ones (between two Python bytecodes: the
-    writer's clean-up then removes the input's partial files)."""
-    import ctypes
-
-    with _state:
-        _stopped.add(batch)
-        if interrupt_running:
-            for b, tid in _running.values():
-                if b == batch:
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                        ctypes.c_ulong(tid), ctypes.py_object(Stopped))
-        return sorted(_started.get(batch, ()))
-
-
-def forget_batch(batch: str) -> None:
-    """Run on each worker when a batch is over: drop the keys it recorded there."""
-    with _state:
-        _started.pop(batch, None)
-
-
-def running_tasks(batch: str) -> list[str]:
-    """Run on each worker: the keys of ``batch``'s inputs running there."""
-    with _state:
-        return [k for k, (b, _) in _running.items() if b == batch]
-
-
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -355,7 +286,7 @@ def _local_cluster(distributed, workers: int, debug: bool):
         n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
         dashboard_address="127.0.0.1:0" if _has_bokeh() else None,
         silence_logs=logging.WARNING if debug else logging.CRITICAL,
-        preload=[__name__], timeout=START_TIMEOUT)
+        preload=["cnnpipe.batch.executors.dask_tasks"], timeout=START_TIMEOUT)
 
 
 def _scheduler_info(client) -> dict:
@@ -382,20 +313,6 @@ def _dashboard_link(client, cluster) -> str | None:
         if "dashboard" in _scheduler_info(client).get("services", {}):
             return client.dashboard_link
     return None
-
-
-def dask_setup(worker) -> None:
-    """Dask preload hook, run in each worker process of a local cluster.
-
-    A terminal's Ctrl-C (and a ``timeout``'s SIGTERM) reach the whole process
-    group, but only the main process decides what a signal stops, as with the
-    process pool: running inputs finish whole, or are interrupted and clean up.
-    """
-    import signal
-
-    with contextlib.suppress(ValueError):  # not the main thread: nothing to do
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 __all__ = ["DaskExecutor", "EXTRA", "create", "run_task"]
