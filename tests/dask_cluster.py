@@ -29,15 +29,22 @@ class Cluster:
         self.scheduler_file = folder / "scheduler.json"
         self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.log = open(folder / "cluster.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.workers: list[subprocess.Popen] = []
         self.scheduler = self._spawn("scheduler", "--host", "127.0.0.1", "--port", "0",
                                      "--scheduler-file", str(self.scheduler_file))
+        try:
+            self.address = self._wait_for_address()
+        except BaseException:  # a scheduler that never answered is not left running
+            self.stop()
+            raise
+
+    def _wait_for_address(self) -> str:
         deadline = time.monotonic() + START_TIMEOUT
         while (address := self._written_address()) is None:
             if self.scheduler.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"dask scheduler did not start: {self.read_log()}")
             time.sleep(0.05)
-        self.address = address
-        self.workers: list[subprocess.Popen] = []
+        return address
 
     def _written_address(self) -> str | None:
         """The address in the scheduler file, once the scheduler has written it whole."""
