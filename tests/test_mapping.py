@@ -169,6 +169,23 @@ def test_to_pixels_matches_a_slow_reference_loop():
         np.testing.assert_array_equal(p, slow_pixels(a, m["lo"], m["hi"], levels))
 
 
+def test_pixels_of_a_map_larger_than_one_block_match_the_slow_loop(monkeypatch):
+    # Maps are mapped a block of cells at a time; shrink the block so that a small map
+    # spans several, with NaN and infinities in a later block than the first.
+    import cnnpipe.pictures.mapping as mapping_module
+
+    monkeypatch.setattr(mapping_module, "LEVELS_BLOCK", 37)
+    rng = np.random.default_rng(7)
+    a = rng.normal(scale=2, size=(23, 19)).astype(np.float32)
+    a[15, 3], a[16, 4], a[20, 18] = np.nan, np.inf, -np.inf
+    for bit_depth, levels in ((8, 255), (16, 65535)):
+        m = choose_mapping(a, stage="conv", cmap="gray", bit_depth=bit_depth)
+        expected = slow_pixels(np.nan_to_num(a, nan=m["lo"], posinf=m["hi"], neginf=m["lo"]),
+                               m["lo"], m["hi"], levels)
+        np.testing.assert_array_equal(to_pixels(a, m), expected)
+        assert to_pixels(a, m)[15, 3] == 0 and to_pixels(a, m)[16, 4] == levels
+
+
 finite = st.floats(-1e4, 1e4, allow_nan=False, width=32)
 
 

@@ -72,6 +72,18 @@ class _Panel:
     title: str
 
 
+def _finite_range(array: np.ndarray) -> tuple[float, float]:
+    """Min and max of the finite values (NaN, NaN when there are none); a mask only
+    when the map holds a non-finite value."""
+    lo, hi = float(array.min()), float(array.max())
+    if math.isfinite(lo) and math.isfinite(hi):
+        return lo, hi
+    finite = array[np.isfinite(array)]
+    if not finite.size:
+        return math.nan, math.nan
+    return float(finite.min()), float(finite.max())
+
+
 class OverviewSheet:
     """One picture of every stage of every detector, built one map at a time.
 
@@ -184,11 +196,10 @@ class OverviewSheet:
         thumb = thumbnail(pixels, self.scale, palette)
         if array.ndim == 2:
             thumb = write_values(thumb, array, self.scale.enlarges(*array.shape))
-        finite = array[np.isfinite(array)]
+        vmin, vmax = _finite_range(array)
         self._rows[kernel_name][stage] = _Panel(
             kernel=kernel_name, stage=stage, thumb=thumb, shape=tuple(array.shape),
-            vmin=float(finite.min()) if finite.size else math.nan,
-            vmax=float(finite.max()) if finite.size else math.nan,
+            vmin=vmin, vmax=vmax,
             mapping=dict(mapping), title=title or STAGE_TITLES[stage])
 
     def _max_rows(self) -> int:
