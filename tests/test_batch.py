@@ -355,13 +355,59 @@ def test_a_displaced_input_never_takes_the_name_of_another_job_in_the_batch(tmp_
     assert [j.name for j in jobs] == ["a-3", "a-2"]
 
 
-def test_standard_input_runs_replace_each_other(invoke, tmp_path):
+def test_a_different_standard_input_never_replaces_the_last_ones_results(invoke, tmp_path):
+    # the same rule as two files of one name: the second takes stdin-2, with a warning
     for width in (3, 5):
         data = "\n".join([",".join(["1"] * width)] * 4).encode() + b"\n"
         result = invoke("run", "-", "-k", "box", "-o", tmp_path, input=data)
         assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stdin", "stdin-2"]
+    assert load_manifest(tmp_path / "stdin")["input"]["width"] == 3
+    assert load_manifest(tmp_path / "stdin-2")["input"]["width"] == 5
+    assert "stdin: " in result.stderr and "writing to" in result.stderr
+    assert str(tmp_path / "stdin-2") in result.stderr
+
+
+def test_the_same_standard_input_again_comes_back_to_its_folder(invoke, tmp_path):
+    data = (SAMPLES / "tutorial.csv").read_bytes()
+    for _ in range(2):
+        result = invoke("run", "-", "-k", "tutorial", "-o", tmp_path, input=data)
+        assert result.exit_code == 0, result.output
+        assert "warning" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stdin"]
-    assert load_manifest(tmp_path / "stdin")["input"]["width"] == 5
+
+
+def test_name_names_the_standard_input_folder(invoke, tmp_path):
+    data = (SAMPLES / "tutorial.csv").read_bytes()
+    result = invoke("run", "-", "--name", "lesson 1", "-k", "tutorial", "-o", tmp_path,
+                    input=data)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson 1"]
+    assert load_manifest(tmp_path / "lesson 1")["input"]["width"] == 7
+    other = b"1,2\n3,4\n"  # another input into that name: never replaces it
+    result = invoke("run", "-", "--name", "lesson 1", "-k", "1", "-o", tmp_path, input=other)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson 1", "lesson 1-2"]
+    assert load_manifest(tmp_path / "lesson 1")["input"]["width"] == 7
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", ".hidden", "", "tab\there", "x\\y"])
+def test_name_refuses_a_path_a_hidden_or_an_unprintable_name(invoke, tmp_path, name):
+    result = invoke("run", "-", "--name", name, "-o", tmp_path / "out", input=b"1,2\n3,4\n")
+    assert result.exit_code == 2, result.output
+    assert "--name" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("inputs", [["{csv}"], ["-", "{csv}"]])
+def test_name_without_standard_input_alone_is_a_usage_error_naming_both(invoke, tmp_path,
+                                                                        inputs):
+    args = [str(SAMPLES / "tutorial.csv") if a == "{csv}" else a for a in inputs]
+    result = invoke("run", *args, "--name", "x", "-o", tmp_path / "out", input=b"1,2\n3,4\n")
+    assert result.exit_code == 2, result.output
+    last = result.stderr.strip().splitlines()[-1]
+    assert "--name" in last and " - " in last
+    assert not (tmp_path / "out").exists()
 
 
 def test_rerun_with_out_inside_recursive_input_does_not_process_its_own_outputs(invoke, tmp_path):

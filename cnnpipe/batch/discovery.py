@@ -35,8 +35,12 @@ class Job:
 
 def discover(inputs: Sequence[str], *, recursive: bool = False,
              on_warning: Callable[[str], None] | None = None,
-             out_root: str | os.PathLike | None = None) -> list[Job]:
+             out_root: str | os.PathLike | None = None,
+             stdin_name: str = "stdin") -> list[Job]:
     """Expand files, directories and ``-`` into jobs with unique output names.
+
+    Standard input's folder is ``stdin_name`` (``run - --name NAME``; checked by
+    :func:`check_folder_name`).
 
     Directories are scanned for supported extensions (case-insensitive,
     sorted, hidden files skipped); ``recursive`` descends into
@@ -55,7 +59,7 @@ def discover(inputs: Sequence[str], *, recursive: bool = False,
     raw: list[tuple[str, str, str | None, str | None]] = []  # (source, base, found_in, error)
     for item in inputs:
         if item == "-":
-            raw.append(("-", "stdin", None, None))
+            raw.append(("-", stdin_name, None, None))
             continue
         path = Path(item)
         reason = outputs.why(path) if item else None
@@ -257,20 +261,50 @@ def claim_folders(jobs: Sequence[Job], out_root,
             if name.casefold() not in taken and _folder_owner(folder) in (None, me):
                 break
         taken.add(name.casefold())
-        warn(f"{job.source}: {base} holds the results of another input ({owner}); "
+        label = "stdin" if job.source == "-" else job.source
+        warn(f"{label}: {base} holds the results of another input ({_owner_text(owner)}); "
              f"writing to {folder} instead")
         claimed.append(dataclasses.replace(job, name=name))
     return claimed
 
 
 def _owner_key(source_id) -> str | None:
-    """The input part of a :func:`fingerprint`: the file's real path, or ``-`` for
-    standard input; None when there is none."""
+    """The input part of a :func:`fingerprint`: the file's real path, or for standard
+    input the hash of its bytes (two different inputs piped in are two inputs: neither
+    replaces the other's results); None when there is none."""
     if not isinstance(source_id, str) or not source_id:
         return None
     if source_id.startswith("sha256:"):
-        return "-"
+        return source_id
     return source_id.rsplit("|", 2)[0]
+
+
+def _owner_text(key: str) -> str:
+    """An owner key as a warning shows it: a path, or a short hash of standard input."""
+    if key.startswith("sha256:"):
+        return f"standard input {key[:19]}"
+    return key
+
+
+def check_folder_name(name: str) -> str | None:
+    """Why ``name`` cannot be one output folder's name (None when it can).
+
+    >>> check_folder_name("scan-1") is None
+    True
+    >>> check_folder_name("../x")
+    "contains '/' (give one folder name, not a path)"
+    """
+    if not name:
+        return "is empty"
+    if "/" in name or "\\" in name:
+        return f"contains {'/' if '/' in name else chr(92)!r} (give one folder name, not a path)"
+    if name.startswith("."):
+        return "starts with '.' (hidden, or the current or parent folder)"
+    if not name.isprintable():
+        return "contains a control or unprintable character"
+    if len(name.encode("utf-8", "surrogatepass")) > 255:
+        return "is longer than 255 bytes"
+    return None
 
 
 def _folder_owner(folder: Path) -> str | None:

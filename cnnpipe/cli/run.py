@@ -30,11 +30,25 @@ from cnnpipe.render.text import json_safe, printable
 RULES = (
     Rule("table_max", lambda p: not p["as_json"] and not p["quiet"],
          "has no effect with --json or -q (no tables are printed)"),
+    Rule("stdin_name", lambda p: tuple(p["inputs"]) == ("-",),
+         "names standard input's folder: it needs - as the only INPUT"),
 )
+
+
+def _folder_name(ctx, param, value):
+    from cnnpipe.batch.discovery import check_folder_name
+
+    problem = None if value is None else check_folder_name(value)
+    if problem is not None:
+        raise click.BadParameter(f"{value!r} {problem}", ctx=ctx, param=param)
+    return value
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, metavar="INPUT...")
+@click.option("--name", "stdin_name", default=None, metavar="NAME", callback=_folder_name,
+              help="Folder name for standard input's results (OUT/NAME/; default stdin). "
+                   "Needs - as the only INPUT.")
 @kernel_options
 @conv_options
 @activation_options
@@ -60,7 +74,7 @@ def run(inputs, **options):
       cnnpipe run photos/ -r -j 2 --skip-existing
       cnnpipe run /shared/photos -r --executor dask --scheduler tcp://head:8786
       cnnpipe run photos/ --json -q | jq -r 'select(.status=="failed") | .input.path'
-      cat photo.png | cnnpipe run - -o out
+      cat photo.png | cnnpipe run - -o out --name photo
       cnnpipe run photo.jpg --pipeline samples/net.toml
     """
     from cnnpipe.budget import Budget
@@ -150,7 +164,7 @@ def _jobs(inputs, opts):
     from cnnpipe import batch
 
     jobs = batch.discover(inputs, recursive=opts.recursive, on_warning=console.warn,
-                          out_root=opts.out_root)
+                          out_root=opts.out_root, stdin_name=opts.stdin_name or "stdin")
     if not jobs:
         raise click.UsageError("no supported input files found")
     if any(j.source == "-" for j in jobs):
