@@ -22,7 +22,7 @@ def exercise(seed, as_json):
     """Print a small task to compute by hand: an input, a detector, pooling settings.
 
     Compute the feature map, ReLU and pooling on paper, write each map as a
-    CSV (one row per line, values separated by commas) and grade it with
+    CSV (one row per line, values separated by commas, spaces or tabs) and grade it with
     `cnnpipe check`.
 
     \b
@@ -71,8 +71,9 @@ def exercise(seed, as_json):
 def check(answer_path, seed, stage):
     """Grade a hand-computed map cell by cell; exit 0 only when every cell is right.
 
-    ANSWER.csv holds one row per line, values separated by commas (.txt with
-    spaces and .npy work too; - reads the answer from standard input). Wrong
+    ANSWER.csv holds one row per line, values separated by commas, spaces or
+    tabs (any extension; .npy works too; - reads the answer from standard
+    input). Wrong
     cells are shown next to the right values and listed by row and column
     (counted from 0, as in the tables). Exit
     status: 0 all right, 1 some cells wrong (or the file cannot be read),
@@ -82,7 +83,7 @@ def check(answer_path, seed, stage):
     Examples:
       cnnpipe check conv.csv --seed 3 --stage conv
       cnnpipe check pool.csv --seed 3 --stage pool && echo "well done"
-      printf '1,2\\n3,4\\n' | cnnpipe check - --seed 3 --stage pool
+      printf '1 2\\n3 4\\n' | cnnpipe check - --seed 3 --stage pool
     """
     import sys
     from pathlib import Path

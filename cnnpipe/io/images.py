@@ -29,7 +29,7 @@ from cnnpipe.io.common import (
     _strict_pillow,
     _too_big,
 )
-from cnnpipe.io.matrix import _matrix_loaded
+from cnnpipe.io.matrix import _matrix_loaded, text_format
 
 
 def _sniff_image(head: bytes) -> str | None:
@@ -177,7 +177,7 @@ def _route(fp, head, ext) -> tuple[str, str, list]:
         raise InputError("not an image: unrecognised file contents")
     if ext is None:  # standard input: a text matrix is the last possibility
         if _looks_like_text(head):
-            return "matrix", ".csv" if b"," in fp.getvalue()[:65536] else ".txt", notes
+            return "matrix", text_format(fp.getvalue()[:65536]), notes
         raise InputError("not an image or a matrix: unrecognised contents")
     raise InputError(
         f"unsupported file extension {ext or '(none)'!r} and unrecognised contents"

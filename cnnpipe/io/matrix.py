@@ -59,9 +59,10 @@ def load_matrix(source, *, ext, max_pixels=DEFAULT_MAX_PIXELS) -> np.ndarray:
     source : str, Path or bytes
         The file, or its contents.
     ext : {".npy", ".csv", ".txt"}
-        How to parse it. CSV: comma separated, spaces allowed around values;
-        TXT: whitespace separated. Blank lines and lines starting with ``#``
-        are skipped.
+        How to parse it: ``.npy``, or text. A text matrix (``.csv`` or ``.txt``) is
+        comma separated when its first row holds a comma (spaces allowed around
+        values), else separated by spaces or tabs (:func:`separator`). Blank lines
+        and lines starting with ``#`` are skipped.
     max_pixels : int
         Refuse matrices with more than this many rows x cols (checked from the
         ``.npy`` header before the data is read).
@@ -97,7 +98,7 @@ def _read_matrix(fp, ext, max_pixels, on_size=None) -> np.ndarray:
     if ext == ".npy":
         array = _read_npy(fp, max_pixels, on_size)
     else:  # the text is parsed first (in bounded memory), then its shape checked
-        array = _read_text(fp, ext, max_pixels)
+        array = _read_text(fp, max_pixels)
         if on_size is not None:
             on_size(array.shape)
     _check_finite(array)
@@ -151,12 +152,43 @@ def _read_npy(fp, max_pixels, on_size=None) -> np.ndarray:
         return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def _separator_hint(cell: str, ext: str) -> str:
-    """Why a cell holding several numbers did not split: the extension picks the separator."""
-    if ext == ".txt" and "," in cell:
-        return "; a .txt matrix separates values with spaces (name it .csv for commas)"
-    if ext == ".csv" and (";" in cell or len(cell.split()) > 1):
-        return "; a .csv matrix separates values with commas"
+def separator(first_row: str) -> str | None:
+    """The one separator rule of every text matrix cnnpipe reads.
+
+    Inputs of `run` and the stage commands, answers to `check`, files and standard
+    input, ``.csv`` and ``.txt`` alike: values are separated by commas when the first
+    row of numbers holds a comma (blanks around them allowed), else by runs of spaces
+    and tabs.
+
+    >>> separator("1, 2,3"), separator("1 \\t 2  3")
+    (',', None)
+    """
+    return "," if "," in first_row else None
+
+
+def text_format(data: bytes) -> str:
+    """``".csv"`` or ``".txt"``: which a text matrix's first row says it is (by :func:`separator`).
+
+    >>> text_format(b"# a comment\\n\\n1 2\\n3 4\\n")
+    '.txt'
+    """
+    for line in data.decode("utf-8", "replace").splitlines():
+        row = line.strip()
+        if row and not row.startswith("#"):
+            return ".csv" if separator(row) == "," else ".txt"
+    return ".txt"
+
+
+def _separator_hint(cell: str, comma: bool) -> str:
+    """Why a cell holding several numbers did not split: the first row chose the separator."""
+    if ";" in cell:
+        return "; separate values with commas, spaces or tabs"
+    if not comma and "," in cell:
+        return ("; this matrix separates values with spaces or tabs, as its first row does "
+                "(use one separator in every row)")
+    if comma and len(cell.split()) > 1:
+        return ("; this matrix separates values with commas, as its first row does "
+                "(use one separator in every row)")
     return ""
 
 
@@ -172,13 +204,13 @@ _MAX_CELL = 400
 _BLOCK = 1 << 20  # bytes read at a time
 
 
-def _read_text(fp, ext, max_pixels) -> np.ndarray:
+def _read_text(fp, max_pixels) -> np.ndarray:
     """Parse a text matrix in 1 MiB blocks: memory is 4 bytes per value plus one block.
 
     A long row is parsed piece by piece too, so neither the file nor a line is ever
     held whole (Python lists of floats cost ~28x the file size).
     """
-    parser = _TextMatrix(ext, max_pixels)
+    parser = _TextMatrix(max_pixels)
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     try:
         while block := fp.read(_BLOCK):
@@ -192,9 +224,8 @@ def _read_text(fp, ext, max_pixels) -> np.ndarray:
 class _TextMatrix:
     """A streaming CSV/TXT matrix parser: text in (any pieces), float32 array out."""
 
-    def __init__(self, ext, max_pixels):
-        self.csv = ext == ".csv"
-        self.ext = ext
+    def __init__(self, max_pixels):
+        self.csv = None  # commas or blanks: decided by the first row of numbers (separator())
         self.max_pixels = max_pixels
         self.values = pyarray.array("f")
         self.rows = 0
@@ -231,6 +262,8 @@ class _TextMatrix:
                 self.state = "comment"
                 return
             self.state = "data"
+            if self.csv is None:  # the first row's first piece (all of it, below 1 MiB)
+                self.csv = separator(text) == ","
         cells = text.split(",") if self.csv else text.split()
         if self.csv or (text and not text[-1].isspace()):
             self.pending = cells.pop() if cells else ""  # may go on in the next piece
@@ -295,7 +328,7 @@ class _TextMatrix:
     def _refuse_cell(self, cell: str, col: int):
         shown = cell if len(cell) <= 20 else cell[:20] + "..."
         raise InputError(f"non-numeric value {shown!r} at row {self.lineno}, column {col}"
-                         + _separator_hint(cell, self.ext))
+                         + _separator_hint(cell, self.csv))
 
 
 def _check_finite(array: np.ndarray) -> None:
