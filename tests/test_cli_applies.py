@@ -32,6 +32,7 @@ def base_args(command, tmp_path):
         "demo": [],
         "animate": ["--steps"],
         "shape": ["--size", "7"],
+        "kernels": ["sobel-x"],
         "invariance": [image, "-k", "box", "--shifts", "1,2", "--no-chart", "-q"],
     }[command]
 
@@ -58,6 +59,9 @@ REFUSED = [
     ("run", ["--table-max", "4"], ["-q"], "-q", []),
     ("animate", ["--speed", "0.1"], [], "--steps", ["--gif", "{tmp}/a.gif"]),
     ("invariance", ["--chart", "{tmp}/c.png"], [], "--no-chart", None),
+    ("invariance", ["--force"], [], "--no-chart", None),
+    ("animate", ["--force"], [], "--gif", ["--gif", "{tmp}/a.gif"]),
+    ("kernels", ["--force"], [], "--png", ["--png", "{tmp}/k.png"]),
     ("invariance", ["--axis", "y"], ["--shifts", "", "--rotate", "3"], "--shifts", []),
     ("shape", ["--flip"], [], "sizes only", None),
     ("shape", ["--pad-mode", "reflect"], ["--padding", "1"], "sizes only", None),
@@ -76,7 +80,7 @@ def test_an_option_that_cannot_act_is_a_usage_error_naming_both(invoke, tmp_path
     args = base_args(command, tmp_path)
     if command == "invariance" and context[:1] == ["--shifts"]:  # replace the base shifts
         args = [a for a in args if a not in ("--shifts", "1,2")]
-    if command == "invariance" and option[0] == "--chart":
+    if command == "invariance" and option[0] in ("--chart", "--force"):
         args = [a for a in args if a != "--no-chart"] + ["--no-chart"]
     refused = invoke(command, *args, *context, *_fill(option, tmp_path))
     assert refused.exit_code == 2, refused.output

@@ -11,11 +11,30 @@ from cnnpipe.cli.options import (
     build_kernels,
     build_params,
     conv_options,
+    force_option,
     pool_options,
+    refuse_to_replace,
     single_kernel_options,
 )
 
 MAX_SIDE = 16
+
+#: When animate's own options act (the shared ones are in cli/applies.py).
+RULES = (
+    Rule("speed", lambda p: not p["no_live"] or p["gif_path"],
+         "has no effect with --no-live/--steps (every step is printed at once)"),
+    Rule("force", lambda p: p["gif_path"] is not None,
+         "has no effect without --gif FILE (no file is written)"),
+)
+
+
+def _check_gif_path(gif_path, force) -> None:
+    from cnnpipe.errors import ParameterError
+
+    if not str(gif_path).lower().endswith(".gif"):
+        raise ParameterError(f"--gif {gif_path!r}: the file name must end in .gif (the "
+                             "animation is written as a GIF)")
+    refuse_to_replace(gif_path, force, "--gif")
 
 
 @click.command()
@@ -33,9 +52,10 @@ MAX_SIDE = 16
 @click.option("--gif", "gif_path", default=None, metavar="FILE",
               help="Write the steps as an animated GIF (one labelled frame per step) "
                    "instead of animating in the terminal.")
+@force_option("the --gif file")
 def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, padding,
             pad_mode, dilation, flip, activation, leak, pool_mode, window, stride, edge, speed,
-            no_live, gif_path):
+            no_live, gif_path, force):
     """Step the window over a small matrix: convolution, then pooling.
 
     Each step shows the window on the input, the output cell being filled and
@@ -55,9 +75,9 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
     from cnnpipe.errors import ParameterError
     from cnnpipe.teaching.animation import TUTORIAL_X, walk
 
-    refuse_ignored(extra=(Rule("speed", lambda p: not p["no_live"] or p["gif_path"],
-                               "has no effect with --no-live/--steps (every step is printed "
-                               "at once)"),))
+    refuse_ignored(extra=RULES)
+    if gif_path is not None:
+        _check_gif_path(gif_path, force)
     kernels = build_kernels(kernel_specs, random_n, seed, random_size, default=False)
     if not kernels:
         from cnnpipe.kernels import BUILTIN
@@ -72,9 +92,6 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
     image = TUTORIAL_X if input_path is None else _load_small(input_path)
     steps = walk(image, kernels[0].weights, params)
 
-    if gif_path is not None and not str(gif_path).lower().endswith(".gif"):
-        raise ParameterError(f"--gif {gif_path!r}: the file name must end in .gif (the "
-                             "animation is written as a GIF)")
     if gif_path is not None:
         from cnnpipe.pictures.gif import frame_size, write_gif
 

@@ -13,8 +13,10 @@ from cnnpipe.cli.options import (
     build_kernels,
     build_params,
     conv_options,
+    force_option,
     kernel_options,
     pool_options,
+    refuse_to_replace,
 )
 
 
@@ -38,6 +40,8 @@ RULES = (
     Rule("chart_file", lambda p: not p["no_chart"], "has no effect with --no-chart"),
     Rule("axis", lambda p: bool(str(p["shifts"]).strip()),
          "has no effect with --shifts '' (no shifted copies)"),
+    Rule("force", lambda p: not p["no_chart"], "has no effect with --no-chart (no file is "
+         "written)"),
 )
 
 
@@ -61,6 +65,7 @@ RULES = (
 @click.option("--chart", "chart_file", default="invariance.png", show_default=True,
               metavar="FILE.png", help="Where to write the chart.")
 @click.option("--no-chart", is_flag=True, help="Do not write the chart.")
+@force_option("the --chart file")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the whole result as one JSON object on stdout, nothing else.")
 @click.option("-q", "--quiet", is_flag=True, help="Nothing on stdout but --json output.")
@@ -78,13 +83,15 @@ def invariance(image, **options):
     Examples:
       cnnpipe invariance samples/chelsea.png
       cnnpipe invariance photo.jpg -k sobel-x --window 4 --shifts 1,2,4,8
-      cnnpipe invariance photo.jpg --rotate 5 --scale-by 1.1 --chart inv.png
+      cnnpipe invariance photo.jpg --rotate 5 --scale-by 1.1 --chart inv.png --force
       cnnpipe invariance photo.jpg --pipeline samples/net.toml --json -q
     """
     opts = SimpleNamespace(**options)
     shift_list = _shift_list(opts.shifts)
     network = _network(opts)  # --pipeline refuses the layer options first
     refuse_ignored(extra=RULES)
+    if not opts.no_chart:
+        refuse_to_replace(opts.chart_file, opts.force, "--chart")
     result = _experiment(image, network, shift_list, opts)
     if not opts.no_chart:
         _write_chart(image, result, opts.chart_file)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
+from cnnpipe.cli.applies import Rule, refuse_ignored
 from cnnpipe.cli.console import stdout
+from cnnpipe.cli.options import force_option, refuse_to_replace
+
+#: When kernels' own options act.
+RULES = (Rule("force", lambda p: p["png_path"] is not None,
+              "has no effect without --png FILE.png (no file is written)"),)
 
 
 @click.command()
@@ -15,7 +21,8 @@ from cnnpipe.cli.console import stdout
 @click.option("--png", "png_path", default=None, metavar="FILE.png",
               help="Also draw the kernels (any size) as pictures into FILE.png: weights in "
                    "diverging colours, written in the cells up to 9x9.")
-def kernels(specs, as_json, png_path):
+@force_option("the --png file")
+def kernels(specs, as_json, png_path, force):
     """Show the built-in feature detectors (kernels) and their matrices.
 
     With no arguments, every built-in detector; otherwise the named ones. Any
@@ -46,6 +53,9 @@ def kernels(specs, as_json, png_path):
 
     from cnnpipe.kernels import BUILTIN, parse_kernel_specs
 
+    refuse_ignored(extra=RULES)
+    if png_path is not None:
+        _check_png_path(png_path, force)
     chosen = parse_kernel_specs(specs) if specs else list(BUILTIN.values())
     if png_path is not None:
         _write_png(chosen, png_path)
@@ -62,15 +72,20 @@ def kernels(specs, as_json, png_path):
         console.print(kernel_card(k))
 
 
-def _write_png(chosen, png_path) -> None:
-    import io as _io
-
+def _check_png_path(png_path, force) -> None:
     from cnnpipe.errors import ParameterError
-    from cnnpipe.io import atomic_write
-    from cnnpipe.pictures.kernel_picture import kernels_sheet
 
     if not str(png_path).lower().endswith(".png"):
         raise ParameterError(f"--png {png_path!r}: the file name must end in .png")
+    refuse_to_replace(png_path, force, "--png")
+
+
+def _write_png(chosen, png_path) -> None:
+    import io as _io
+
+    from cnnpipe.io import atomic_write
+    from cnnpipe.pictures.kernel_picture import kernels_sheet
+
     picture = kernels_sheet(chosen)
     buffer = _io.BytesIO()
     picture.save(buffer, format="PNG")

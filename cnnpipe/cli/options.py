@@ -291,3 +291,28 @@ def build_params(*, conv_stride=(1, 1), padding="valid", pad_mode="zeros", dilat
     return Params(conv_stride=conv_stride, padding=padding, pad_mode=pad_mode,
                   dilation=dilation, flip=flip, activation=activation, leak=leak,
                   pool=pool_mode, window=window, stride=stride, edge=edge, color=color)
+
+
+def force_option(what: str):
+    """``--force``: let a command replace an existing ``what`` (it never does unasked)."""
+    return click.option("--force", is_flag=True,
+                        help=f"Replace {what} if it exists (without --force an existing file "
+                             "is never replaced: exit 2, nothing written).")
+
+
+def refuse_to_replace(path, force: bool, flag: str) -> None:
+    """Refuse (exit 2, before any work) to write ``path`` over a file, unless ``force``.
+
+    A chart, GIF or picture a command writes outside an output folder may land on a
+    file the user keeps (``./invariance.png``): it is replaced only when asked.
+    """
+    import os
+
+    from cnnpipe.errors import ParameterError
+
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ParameterError(f"{flag} {path}: is a directory; give a file name")
+    if os.path.lexists(path) and not force:
+        raise ParameterError(f"{flag} {path}: the file exists; add --force to replace it "
+                             "(nothing was written)")
