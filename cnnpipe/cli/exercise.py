@@ -83,7 +83,7 @@ def check(answer_path, seed, stage):
     Examples:
       cnnpipe check conv.csv --seed 3 --stage conv
       cnnpipe check pool.csv --seed 3 --stage pool && echo "well done"
-      printf '1 2\\n3 4\\n' | cnnpipe check - --seed 3 --stage pool
+      printf '4 0 4\\n2 0 4\\n2 2 4\\n' | cnnpipe check - --seed 3 --stage pool
     """
     import sys
     from pathlib import Path

@@ -72,7 +72,7 @@ def run(inputs, **options):
       cnnpipe run photo.jpg -k sobel-x -k edges="1,0,-1;2,0,-2;1,0,-1" --stride 2
       cnnpipe run samples/tutorial.csv -k tutorial --window 2 --stride 2
       cnnpipe run photos/ -r -j 2 --skip-existing
-      cnnpipe run /shared/photos -r --executor dask --scheduler tcp://head:8786
+      cnnpipe run photos/ -r --executor dask -j 2    # --scheduler URL: your cluster
       cnnpipe run photos/ --json -q | jq -r 'select(.status=="failed") | .input.path'
       cat photo.png | cnnpipe run - -o out --name photo
       cnnpipe run photo.jpg --pipeline samples/net.toml
