@@ -3,8 +3,10 @@
 Times the writer in-process (no interpreter start-up): a default run of each
 sample with and without the report, alternating, N of each. Also prints the
 page size. Medians and bests (the best is the least disturbed by other load).
+``--large N`` also times N runs of each on a 4000x3000 photo (made here), whose
+input's values go beside the page in report-input-NN.js files.
 
-    python benchmarks/bench_report.py [--repeat 15]
+    python benchmarks/bench_report.py [--repeat 15] [--large 3]
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from cnnpipe import io
 from cnnpipe.kernels import BUILTIN, DEFAULT_KERNELS
@@ -36,24 +40,46 @@ def _once(sample: Path, html: bool, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def _photo(folder: Path) -> Path:
+    """A 4000x3000 RGB photo whose gray luminance is not on 8-bit levels (float32 values)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:3000, 0:4000]
+    gray = ((x / 4000 * 180 + y / 3000 * 60 + rng.integers(0, 16, x.shape)) % 256)
+    gray = gray.astype(np.uint8)
+    path = folder / "photo-12mp.png"
+    Image.fromarray(np.stack([gray, gray[::-1], gray[:, ::-1]], axis=-1)).save(path)
+    return path
+
+
+def _compare(sample: Path, repeat: int, out: Path) -> None:
+    plain, html = [], []
+    _once(sample, False, out), _once(sample, True, out)  # warm-up
+    for _ in range(repeat):
+        plain.append(_once(sample, False, out))
+        html.append(_once(sample, True, out))
+    folder = out / f"{sample.stem}-1"
+    size = (folder / "report.html").stat().st_size
+    beside = sum(f.stat().st_size for f in folder.glob("report-input-*.js"))
+    for what, pick in (("median", statistics.median), ("best", min)):
+        p, h = pick(plain), pick(html)
+        print(f"{sample.name:14s} {what:6s} default {1000 * p:7.1f} ms   --html "
+              f"{1000 * h:7.1f} ms   {100 * (h - p) / p:+5.1f}%   report.html "
+              f"{size / 1e6:.2f} MB" + (f" + {beside / 1e6:.1f} MB beside" if beside else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--large", type=int, default=0, help="runs of a 12 MP photo (0: none)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for sample in SAMPLES:
-            plain, html = [], []
-            _once(sample, False, out), _once(sample, True, out)  # warm-up
-            for _ in range(args.repeat):
-                plain.append(_once(sample, False, out))
-                html.append(_once(sample, True, out))
-            size = (out / f"{sample.stem}-1" / "report.html").stat().st_size
-            for what, pick in (("median", statistics.median), ("best", min)):
-                p, h = pick(plain), pick(html)
-                print(f"{sample.name:14s} {what:6s} default {1000 * p:7.1f} ms   --html "
-                      f"{1000 * h:7.1f} ms   {100 * (h - p) / p:+5.1f}%   report.html "
-                      f"{size / 1e6:.2f} MB")
+            _compare(sample, args.repeat, out)
+        if args.large:
+            _compare(_photo(out), args.large, out)
 
 
 if __name__ == "__main__":

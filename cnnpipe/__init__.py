@@ -23,7 +23,7 @@ _LAZY = {
     "pool2d": "cnnpipe.ops",
     "load_image": "cnnpipe.io",
     "kernel": "cnnpipe.kernels",
-    "run_image": "cnnpipe.outputs.report",  # one image in memory; shows as a report in Jupyter
+    "run_image": "cnnpipe.outputs.notebook",  # one image in memory; shows as a report in Jupyter
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import SAMPLES, load_manifest, write_png
 from numpy.testing import assert_allclose, assert_array_equal
 
-from cnnpipe.outputs import report
+from cnnpipe.outputs import report, report_data
 
 
 def page_payload(path):
@@ -90,7 +90,7 @@ def test_input_encoding_is_exact_and_compact():
 
 
 def test_large_maps_are_left_to_the_page_and_the_budget_holds(monkeypatch):
-    monkeypatch.setattr(report, "EXACT_BUDGET", 1000)
+    monkeypatch.setattr(report_data, "EXACT_BUDGET", 1000)
     c = report.Collector()
     c.add_map("small.png", np.ones((10, 10), np.float32))  # 400 bytes
     c.add_map("big.png", np.ones((report.EXACT_CELLS + 1,), np.float32))
@@ -268,3 +268,103 @@ def test_browser_tests_skip_with_a_reason_or_fail_when_the_browser_is_required(
     else:
         assert "browser tests need Chromium: no Chromium at" in done.stdout
         assert done.returncode == 0
+
+
+def band_values(folder, name):
+    """The base64 values one sidecar file gives the page, under its own file name."""
+    text = (folder / name).read_text()
+    match = re.fullmatch(r'\(window\.cnnpipeBands = window\.cnnpipeBands \|\| \{\}\)'
+                         r'\["([^"]+)"\] = "([A-Za-z0-9+/=]*)";\n', text)
+    assert match and match.group(1) == name, text[:120]
+    return match.group(2)
+
+
+def test_a_large_input_is_kept_beside_the_page_in_bands_of_rows(invoke, tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    photo = write_png(tmp_path / "photo.png", rng.integers(0, 256, (23, 17, 3), dtype=np.uint8))
+    monkeypatch.setattr(report_data, "INLINE_INPUT_BYTES", 1000)  # the gray input: 1564 bytes
+    monkeypatch.setattr(report_data, "BAND_BYTES", 5 * 17 * 4)  # five rows of float32
+    result = invoke("run", photo, "-k", "sobel-x", "--html", "--npy", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "out" / "photo"
+    names = [f"report-input-0{k}.js" for k in range(1, 6)]
+    assert [n for n in load_manifest(folder)["files"] if n.startswith("report-input-")] == names
+    values = page_payload(folder / "report.html")["input"]["values"]
+    assert values["encoding"] == "f32"  # luminance of 8-bit RGB is not on 8-bit levels
+    assert values["b64"] == "" and values["bands"] == names and values["band_rows"] == 5
+    bands = [floats(band_values(folder, n)).reshape(-1, 17) for n in names]
+    assert [len(b) for b in bands] == [5, 5, 5, 5, 3]
+    assert_array_equal(np.concatenate(bands), np.load(folder / "00-input.npy"))
+    # a run of the same input with the values back in the page leaves no stale band behind
+    monkeypatch.setattr(report_data, "INLINE_INPUT_BYTES", 1 << 20)
+    result = invoke("run", photo, "-k", "sobel-x", "--html", "--npy", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert not list(folder.glob("report-input-*"))
+    values = page_payload(folder / "report.html")["input"]["values"]
+    assert "bands" not in values
+    assert_array_equal(floats(values["b64"]).reshape(23, 17), np.load(folder / "00-input.npy"))
+
+
+def test_an_rgb_input_band_holds_its_rows_of_every_channel(tmp_path, monkeypatch):
+    monkeypatch.setattr(report_data, "INLINE_INPUT_BYTES", 0)
+    monkeypatch.setattr(report_data, "BAND_BYTES", 2 * 3 * 4)  # two rows of 3 channels of 4 px
+    rgb = (np.arange(3 * 5 * 4).reshape(3, 5, 4) % 256).astype(np.float32) / np.float32(255)
+    c = report_data.Collector()
+    c.add_input(rgb)
+    assert c.input["encoding"] == "u8" and c.input["band_rows"] == 2
+    files = c.sidecar_files()
+    assert [name for name, _ in files] == ["report-input-01.js", "report-input-02.js",
+                                           "report-input-03.js"]
+    for k, (name, make) in enumerate(files):
+        (tmp_path / name).write_bytes(make())
+        raw = np.frombuffer(base64.b64decode(band_values(tmp_path, name)), dtype=np.uint8)
+        rows = rgb[:, 2 * k:2 * k + 2]
+        assert_array_equal(raw.reshape(rows.shape).astype(np.float32) / 255, rows)
+
+
+def test_a_notebook_result_keeps_a_large_input_in_the_page(monkeypatch):
+    import cnnpipe
+
+    monkeypatch.setattr(report_data, "INLINE_INPUT_BYTES", 0)
+    result = cnnpipe.run_image(SAMPLES / "tutorial.csv", ["tutorial"])
+    data = payload_of(result._repr_html_())
+    values = data["input"]["values"]
+    assert "bands" not in values and values["encoding"] == "u8"  # the tutorial is 0s and 1s
+    raw = np.frombuffer(base64.b64decode(values["b64"]), dtype=np.uint8)
+    assert_array_equal(raw.reshape(7, 7) / np.float32(255), result.maps["00-input.png"])
+
+
+def test_sizes_on_the_page_are_width_first(invoke, tmp_path):
+    image = write_png(tmp_path / "wide.png", np.arange(13 * 17).reshape(13, 17) % 251)
+    result = invoke("run", image, "-k", "k=1,0,-1;2,0,-2", "--html", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    data = page_payload(tmp_path / "out" / "wide" / "report.html")
+    assert data["size_order"] == "W×H"
+    assert data["input"]["size"] == "17×13"
+    layer = data["layers"][0]
+    assert layer["kernels"][0]["size"] == "3×2"  # 2 rows, 3 columns
+    maps = layer["detectors"][0]["maps"]
+    assert maps["conv"]["shape"] == [12, 15] and maps["conv"]["size"] == "15×12"
+    assert maps["pool"]["size"] == "8×6"
+    assert layer["conv_size"] == "15×12"
+
+
+def test_a_killed_run_leaves_no_values_file_behind(invoke, tmp_path, monkeypatch):
+    from cnnpipe.batch.discovery import Job
+    from cnnpipe.batch.work import remove_partial
+    from cnnpipe.kernels import BUILTIN
+    from cnnpipe.layer import Params
+    from cnnpipe.outputs import MANIFEST, RunConfig
+
+    monkeypatch.setattr(report_data, "INLINE_INPUT_BYTES", 0)
+    monkeypatch.setattr(report_data, "BAND_BYTES", 7)  # the tutorial: a row a band
+    result = invoke("run", SAMPLES / "tutorial.csv", "-k", "tutorial", "--html", "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "tutorial"
+    assert len(list(folder.glob("report-input-*.js"))) == 7
+    (folder / MANIFEST).unlink()  # as if the worker had been killed before the manifest
+    (folder / "notes.txt").write_text("the user's own file")
+    config = RunConfig(params=Params(), kernels=(BUILTIN["tutorial"],), out_root=str(tmp_path),
+                       html=True)
+    remove_partial(Job(source=str(SAMPLES / "tutorial.csv"), name="tutorial"), config)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]

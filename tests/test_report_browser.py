@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from conftest import SAMPLES, load_manifest, write_png
 
+from cnnpipe.outputs import report_data
+
 CHROMIUM = os.environ.get("CNNPIPE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -49,13 +51,15 @@ def browser():
 @pytest.fixture
 def open_page(browser):
     """Open a file in a fresh page; any non-file request is aborted and fails the test."""
-    pages, network, errors = [], [], []
+    pages, network, errors, files = [], [], [], []
 
     def open_(path, width=1280, height=800, report=True):
         page = browser.new_page(viewport={"width": width, "height": height})
 
         def route(r):
             if r.request.url.startswith(("file:", "data:")):
+                if r.request.url.startswith("file:"):
+                    files.append(r.request.url.rsplit("/", 1)[-1])
                 r.continue_()
             else:
                 network.append(r.request.url)
@@ -69,11 +73,26 @@ def open_page(browser):
         pages.append(page)
         return page
 
+    open_.files = files  # the name of every file the pages asked for, in order
     yield open_
     for page in pages:
         page.close()
     assert network == [], f"the page tried the network: {network}"
     assert errors == [], f"script errors: {errors}"
+
+
+@pytest.fixture
+def banded(monkeypatch):
+    """Keep the input's values beside the page in bands of ``rows`` rows, as for a 12 MP
+    photo, whatever the input's size: ``banded(row_bytes, rows)``."""
+    def keep_beside(row_bytes, rows):
+        monkeypatch.setattr(report_data, "INLINE_INPUT_BYTES", 0)
+        monkeypatch.setattr(report_data, "BAND_BYTES", row_bytes * rows)
+    return keep_beside
+
+
+def bands_read(open_page):
+    return [name for name in open_page.files if name.startswith("report-input-")]
 
 
 def hover_cell(page, panel, r, c, shape):
@@ -178,7 +197,10 @@ def test_mean_pool_shows_the_divisor_of_a_partial_window(invoke, tmp_path, open_
         assert page.locator(".cp-winner").count() == 0
 
 
-def test_conv_cell_of_a_photo_is_a_worked_example(invoke, tmp_path, open_page):
+@pytest.mark.parametrize("beside", [False, True], ids=["in-page", "bands-beside"])
+def test_conv_cell_of_a_photo_is_a_worked_example(invoke, tmp_path, open_page, banded, beside):
+    if beside:  # chelsea is 451x300, float32 luminance: rows 0-137, 138-275, 276-299
+        banded(451 * 4, 138)
     result = invoke("run", SAMPLES / "chelsea.png", "-k", "sobel-x", "-k", "gaussian", "--html",
                     "--npy", "-o", tmp_path)
     assert result.exit_code == 0, result.output
@@ -188,7 +210,8 @@ def test_conv_cell_of_a_photo_is_a_worked_example(invoke, tmp_path, open_page):
     conv = np.load(folder / "01-conv-sobel-x.npy")
     weights = np.asarray(manifest["kernels"][0]["weights"])
     page = open_page(folder / "report.html")
-    r, c = 137, 211  # on the cat's face
+    assert bands_read(open_page) == []  # opening the page reads no values beside it
+    r, c = 137, 211  # on the cat's face; its patch's rows 137-139 straddle two bands
     hover_cell(page, "conv", r, c, conv.shape)
     assert page.locator(".cp-info h3").inner_text().startswith(f"conv cell ({r}, {c}) of sobel-x")
     tds = page.locator(".cp-products td")
@@ -205,6 +228,8 @@ def test_conv_cell_of_a_photo_is_a_worked_example(invoke, tmp_path, open_page):
     # the kernel's taps and the receptive field on the input
     assert marks(page, "image", "cp-field") == [[r, r + 3, c, c + 3]]
     assert len(marks(page, "image", "cp-tap")) == 9
+    assert bands_read(open_page) == (["report-input-01.js", "report-input-02.js"] if beside
+                                     else [])
     shot(page, "chelsea-conv")
 
 
@@ -280,13 +305,23 @@ def test_batch_index_opens_and_links_work(invoke, tmp_path, open_page):
     assert index.locator("h1").inner_text() == "cnnpipe report: a.png"
 
 
+def slow_conv(image, weights, r, c):
+    """One cell of a valid cross-correlation, by a plain loop in float64."""
+    kh, kw = weights.shape
+    return sum(float(weights[a, b]) * float(image[r + a, c + b])
+               for a in range(kh) for b in range(kw))
+
+
 def test_a_12_megapixel_photo_opens_and_answers_hover_quickly(invoke, tmp_path, open_page):
-    """Measured and reported (tests/report-timing.json and -s output), not asserted."""
+    """Timing measured and reported (-s output, CNNPIPE_TIMING=FILE), not asserted."""
+    from cnnpipe import io
+
     rng = np.random.default_rng(0)
     h, w = 3000, 4000
     y, x = np.mgrid[0:h, 0:w]
     photo = ((x / w * 180 + y / h * 60 + rng.integers(0, 16, (h, w))) % 256).astype(np.uint8)
     write_png(tmp_path / "photo.png", np.stack([photo, photo[::-1], photo[:, ::-1]], axis=-1))
+    del y, x, photo
     kernels = ["sobel-x", "sobel-y", "laplacian", "gaussian", "sharpen", "emboss",
                "diagonal-45", "box"]
     started = time.perf_counter()
@@ -294,41 +329,90 @@ def test_a_12_megapixel_photo_opens_and_answers_hover_quickly(invoke, tmp_path, 
                     "--html", "-o", tmp_path / "out", "-q")
     run_seconds = time.perf_counter() - started
     assert result.exit_code == 0, result.output
-    page_file = tmp_path / "out" / "photo" / "report.html"
+    folder = tmp_path / "out" / "photo"
+    page_file = folder / "report.html"
+    assert page_file.stat().st_size < 1_000_000  # the input's 48 MB of values are beside it
     t0 = time.perf_counter()
     page = open_page(page_file)
-    wait_until(page, "document.querySelector('.cp-view img').complete")
-    open_seconds = time.perf_counter() - t0
-    maps = load_manifest(tmp_path / "out" / "photo")["maps"]
-    pool_meta = next(m for m in maps if m["file"] == "03-pool-sobel-x.png")
+    ready_seconds = time.perf_counter() - t0
+    root = page.locator(".cnnpipe-report")
+    wait_until(page, "document.querySelector('.cnnpipe-report').dataset.shownMs")
+    assert bands_read(open_page) == []  # opening reads none of the values beside the page
+    image = io.load_image(tmp_path / "photo.png").array  # the exact float32 gray input
+    weights = np.asarray(load_manifest(folder)["kernels"][0]["weights"])  # sobel-x
     hovers = []
     for r, c in ((10, 10), (700, 900), (1498, 1998)):
         t1 = time.perf_counter()
         hover_cell(page, "pool", r, c, (1499, 1999))
-        wait_until(page, f"document.querySelector('.cp-info h3') && document."
-                               f"querySelector('.cp-info h3').textContent.startsWith("
-                               f"'pool cell ({r}, {c})')")
+        wait_until(page, "(document.querySelector('.cp-info h3') || {textContent: ''})"
+                         f".textContent.startsWith('pool cell ({r}, {c})')")
         hovers.append(time.perf_counter() - t1)
-        shown_pool = float(page.locator(".cp-value").inner_text())
-        assert pool_meta["min"] <= shown_pool <= pool_meta["max"]
+        # max pool 2x2 of ReLU(conv): the page's value against a plain loop
+        expected = max(max(slow_conv(image, weights, 2 * r + i, 2 * c + j), 0.0)
+                       for i in range(2) for j in range(2))
+        assert float(page.locator(".cp-value").inner_text()) == pytest.approx(
+            expected, rel=1e-5, abs=1e-6)
+    r, c = 1234, 2345
     t2 = time.perf_counter()
-    hover_cell(page, "conv", 1234, 2345, (2998, 3998))
-    wait_until(page, "document.querySelector('.cp-info h3').textContent"
-                           ".startsWith('conv cell (1234, 2345)')")
+    hover_cell(page, "conv", r, c, (2998, 3998))
+    wait_until(page, "(document.querySelector('.cp-info h3') || {textContent: ''})"
+                     f".textContent.startsWith('conv cell ({r}, {c})')")
     hovers.append(time.perf_counter() - t2)
-    timing = {"run_seconds": round(run_seconds, 2), "open_seconds": round(open_seconds, 3),
-              "init_ms": int(page.locator(".cnnpipe-report").get_attribute("data-init-ms")),
+    shown_x = page.eval_on_selector_all(".cp-products td", "els => els.map(e => +e.dataset.x)")
+    assert shown_x == [float(image[r + a, c + b]) for a in range(3) for b in range(3)]  # exact
+    assert float(page.locator(".cp-sum b").inner_text()) == pytest.approx(
+        slow_conv(image, weights, r, c), rel=1e-5, abs=1e-6)
+    timing = {"run_seconds": round(run_seconds, 2),
+              "ready_ms": int(root.get_attribute("data-ready-ms")),
+              "shown_ms": int(root.get_attribute("data-shown-ms")),
+              "goto_to_ready_seconds": round(ready_seconds, 3),
+              "init_ms": int(root.get_attribute("data-init-ms")),
               "hover_seconds": [round(s, 3) for s in hovers],
-              "report_mb": round(page_file.stat().st_size / 1e6, 1)}
+              "bands_read": len(bands_read(open_page)),
+              "report_mb": round(page_file.stat().st_size / 1e6, 2),
+              "beside_mb": round(sum(f.stat().st_size for f in folder.glob("report-input-*"))
+                                 / 1e6, 1),
+              "load_average": round(os.getloadavg()[0], 1)}
     print("12 MP report timing:", json.dumps(timing))
     out = os.environ.get("CNNPIPE_TIMING")
     if out:
         Path(out).write_text(json.dumps(timing, indent=2) + "\n")
-    # what the page computed agrees with the stored float32 conv value's range
-    shown = float(page.locator(".cp-sum b").inner_text())
-    conv_meta = next(m for m in maps if m["file"] == "01-conv-sobel-x.png")
-    assert conv_meta["min"] <= shown <= conv_meta["max"]
     shot(page, "12mp")
+
+
+def test_a_missing_values_file_is_said_in_one_line(invoke, tmp_path, open_page, banded):
+    banded(7, 1)  # the tutorial's 7x7 0s and 1s, one row a band
+    folder = run_tutorial(invoke, tmp_path)
+    (folder / "report-input-05.js").unlink()
+    page = open_page(folder / "report.html")
+    page.locator('[data-panel="image"] .cp-view').focus()  # pixel (0, 0): band 1 is there
+    assert page.locator(".cp-info h3").inner_text() == "Input pixel (0, 0)"
+    for _ in range(4):
+        page.keyboard.press("ArrowDown")
+    error = page.locator(".cp-info .cp-error")
+    assert error.inner_text() == ("cannot read report-input-05.js, the input's values beside "
+                                  "this page (keep the report in its folder)")
+    page.keyboard.press("ArrowDown")  # row 5: its band is there, the page goes on
+    assert page.locator(".cp-info h3").inner_text() == "Input pixel (5, 0)"
+
+
+def test_the_page_writes_sizes_width_first(invoke, tmp_path, open_page):
+    image = write_png(tmp_path / "wide.png", np.arange(13 * 17).reshape(13, 17) % 251)
+    result = invoke("run", image, "-k", "k=1,0,-1;2,0,-2", "--html", "--window", "3,2",
+                    "--stride", "1,2", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    page = open_page(tmp_path / "out" / "wide" / "report.html")
+    assert " · 17×13 (W×H) · " in page.locator("header p").inner_text()
+    dims = page.eval_on_selector_all(".cp-panel .cp-dim", "els => els.map(e => e.textContent)")
+    # input 17x13; conv of a 2-row, 3-column kernel 15x12; pool window 3 rows 2 cols,
+    # stride 1 row 2 cols: rows ceil((12-3)/1)+1 = 10, cols ceil((15-2)/2)+1 = 8 (by hand)
+    assert dims == ["17×13", "15×12", "15×12", "8×10"]
+    params = page.locator(".cp-params").inner_text()
+    assert "window 2×3, stride 2×1" in params
+    assert "k 3×2" in page.locator(".cp-kfig figcaption").inner_text()
+    assert "(sizes W×H)" in page.locator(".cp-explore h2").inner_text()
+    hover_cell(page, "conv", 0, 0, (12, 15))  # its field: the kernel's 2 rows, 3 columns
+    assert "(3×2 pixels, W×H)" in page.locator(".cp-rf").inner_text()
 
 
 def test_two_notebook_reports_on_one_page_work_independently(tmp_path, open_page):
@@ -358,7 +442,11 @@ def test_two_notebook_reports_on_one_page_work_independently(tmp_path, open_page
     ("--padding", "2", "--pad-mode", "circular", "--conv-stride", "2", "--pool", "none"),
     ("--padding", "1,0,2,1", "--pad-mode", "replicate", "--activation", "none"),
 ], ids=["reflect-dilated-flipped", "circular-strided-no-pool", "replicate-no-activation"])
-def test_conv_worked_example_follows_padding_modes(invoke, tmp_path, open_page, options):
+@pytest.mark.parametrize("beside", [False, True], ids=["in-page", "bands-beside"])
+def test_conv_worked_example_follows_padding_modes(invoke, tmp_path, open_page, banded, options,
+                                                   beside):
+    if beside:  # 8-bit levels, one byte a pixel: bands of 2 rows; padding reads across them
+        banded(11, 2)
     image = write_png(tmp_path / "img.png", (np.arange(9 * 11).reshape(9, 11) * 37) % 256)
     result = invoke("run", image, "-k", "k=1,2,0;-1,3,1;0,-2,1", "--html", "--npy", "-o",
                     tmp_path / "out", *options)

@@ -177,7 +177,12 @@ def remove_partial(job: Job, config) -> None:
     outputs.remove_leftover_temps(folder)
     if (folder / outputs.MANIFEST).exists():
         return
-    for name in outputs.planned_files(config):
+    names = outputs.planned_files(config)
+    if config.html:  # a large input's values beside report.html: as many files as its size needs
+        from cnnpipe.outputs.report_data import sidecars_in
+
+        names += sidecars_in(folder)
+    for name in names:
         with contextlib.suppress(OSError):
             os.unlink(folder / name)
     with contextlib.suppress(OSError):

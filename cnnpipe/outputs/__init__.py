@@ -217,6 +217,8 @@ def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, write
         if writer.report is not None:  # in the background beside the last PNGs; in "files"
             from cnnpipe.outputs.report import REPORT, report_bytes
 
+            for name, make_bytes in writer.report.sidecar_files():  # a large input's values
+                writer.raw(name, make_bytes)
             draft = _manifest(loaded, config, inp.entry, layers_meta, writer.written + [REPORT])
             writer.raw(REPORT, report_bytes(draft, config, writer.report))
     finally:

@@ -1,7 +1,10 @@
 /* cnnpipe report: hover or focus a cell to see where it came from.
    Written for cnnpipe; no libraries, no network. Numbers come from the page's
    embedded data: exact float32 values where present, otherwise computed here
-   from the exact input through the layer's own operations (double precision). */
+   from the exact input through the layer's own operations (double precision).
+   A large input's values are in sidecar files beside the page (report-input-NN.js,
+   bands of whole rows), each loaded by a <script> element the first time a hover
+   needs one of its rows. Sizes are written width first (W×H), as cnnpipe writes them. */
 (function () {
   "use strict";
 
@@ -13,6 +16,8 @@
     if (Number.isInteger(v)) return String(v);
     return String(Number(v.toPrecision(6)));
   }
+  // A size, width first (cnnpipe.numbers.size_text): sizeText(500, 741) === "741×500".
+  function sizeText(h, w) { return w + "×" + h; }
   function esc(s) {
     return String(s).replace(/[&<>"']/g, function (c) {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
@@ -41,15 +46,46 @@
     var iv = data.input.values;
     this.inputShape = data.input.shape;
     this.inputEnc = iv;
+    this.bands = [];  // base64 text of each loaded sidecar band
+    this.loading = {};  // band -> callbacks waiting for it
+    this.failed = {};  // band -> why it could not be read
   }
+  // Thrown when a value needs a band of the input that is not loaded yet.
+  function NeedBand(band, failed) { this.band = band; this.failed = failed; }
   Model.prototype.inputValue = function (ch, r, c) {
-    var s = this.inputShape, H = s[s.length - 2], W = s[s.length - 1];
-    var i = (s.length === 3 ? ch * H * W : 0) + r * W + c, e = this.inputEnc;
-    if (e.encoding === "u8") return Math.fround(b64Bytes(e.b64, i, 1)[0] / e.levels);
+    var s = this.inputShape, H = s[s.length - 2], W = s[s.length - 1], e = this.inputEnc;
+    var text = e.b64, i = (s.length === 3 ? ch * H * W : 0) + r * W + c;
+    if (e.bands) {
+      var k = Math.floor(r / e.band_rows), rows = Math.min(e.band_rows, H - k * e.band_rows);
+      text = this.bands[k];
+      if (text === undefined) throw new NeedBand(k, this.failed[k]);
+      i = (s.length === 3 ? ch * rows * W : 0) + (r - k * e.band_rows) * W + c;
+    }
+    if (e.encoding === "u8") return Math.fround(b64Bytes(text, i, 1)[0] / e.levels);
     var size = e.encoding === "u16" ? 2 : 4;
-    var b = b64Bytes(e.b64, i * size, size), dv = new DataView(b.buffer);
+    var b = b64Bytes(text, i * size, size), dv = new DataView(b.buffer);
     if (size === 2) return Math.fround(dv.getUint16(0, true) / e.levels);
     return dv.getFloat32(0, true);
+  };
+  // Load sidecar band k (a <script> beside the page); call done() when it is in or failed.
+  Model.prototype.load = function (k, done) {
+    var self = this, name = this.inputEnc.bands[k];
+    if (this.loading[k]) { this.loading[k].push(done); return; }
+    this.loading[k] = [done];
+    var el = document.createElement("script");
+    function finish(why) {
+      var store = window.cnnpipeBands || {}, waiting = self.loading[k];
+      if (store[name] !== undefined) self.bands[k] = store[name];
+      else self.failed[k] = why || "the values file " + name + " beside this page holds no values";
+      delete store[name];
+      delete self.loading[k];
+      el.remove();
+      waiting.forEach(function (f) { f(); });
+    }
+    el.onload = function () { finish(); };
+    el.onerror = function () { finish("cannot read " + name + ", the input's values beside this page (keep the report in its folder)"); };
+    el.src = name;
+    document.head.appendChild(el);
   };
   Model.prototype.array = function (m) {
     if (!m || !m.values) return null;
@@ -320,7 +356,7 @@
 
   function panelHTML(kind, title, m, hw) {
     return '<figure class="cp-panel" data-panel="' + kind + '"><figcaption>' + esc(title) +
-      ' <span class="cp-dim">' + hw[0] + "×" + hw[1] + "</span>" +
+      ' <span class="cp-dim">' + sizeText(hw[0], hw[1]) + "</span>" +
       (m && kind !== "image" ? ' <span class="cp-src">' + (m.values ? "exact values" : "computed values") + "</span>" : "") +
       '</figcaption><div class="cp-view" tabindex="0" role="application" aria-label="' + esc(title) +
       ': arrow keys move the cell, + and − zoom, 0 fits"><img alt="' + esc(title) + '" src="' + esc(m.src) +
@@ -345,18 +381,18 @@
   }
   Report.prototype.staticHTML = function () {
     var d = this.data, inp = d.input, h = "";
-    h += "<header><h1>" + esc(d.title) + "</h1><p>" + esc(inp.path || "") + " · " + inp.shape.join("×") +
+    h += "<header><h1>" + esc(d.title) + "</h1><p>" + esc(inp.path || "") + " · " + esc(inp.size) + " (" + esc(d.size_order) + ")" +
       (inp.mode ? " · " + esc(inp.mode) : "") + " · colour " + esc(d.color) + " · cnnpipe " + esc(d.version || "") +
       (d.pipeline ? " · pipeline " + esc(d.pipeline.file || "") + " (" + d.pipeline.layers + " layers)" : "") + "</p></header>";
-    h += '<section class="cp-explore"><h2>Explore</h2><div class="cp-controls"></div><div class="cp-main"><div class="cp-panels"></div>' +
+    h += '<section class="cp-explore"><h2>Explore <small>(sizes ' + esc(d.size_order) + ")</small></h2>" + '<div class="cp-controls"></div><div class="cp-main"><div class="cp-panels"></div>' +
       '<aside class="cp-info" aria-live="polite"><p>Point at a cell of a map, or focus a map (Tab) and use the arrow keys.</p></aside></div></section>';
     for (var li = 0; li < d.layers.length; li++) {
       var L = d.layers[li], p = L.params;
       h += '<section class="cp-layer"><h2>' + (d.layers.length > 1 ? "Layer " + L.number + " (" + esc(L.mode) + ", sees " + L.in_channels + " map" + (L.in_channels > 1 ? "s" : "") + ")" : "The layer") + "</h2>";
-      h += '<table class="cp-params"><tr><th>convolution</th><td>stride ' + p.conv_stride.join("×") + ", padding " + esc(JSON.stringify(p.padding)) +
-        " (" + esc(p.pad_mode) + "), dilation " + p.dilation.join("×") + (p.flip ? ", kernel flipped (convolution)" : ", cross-correlation (kernel not flipped)") + "</td></tr>" +
+      h += '<table class="cp-params"><tr><th>convolution</th><td>stride ' + sizeText(p.conv_stride[0], p.conv_stride[1]) + ", padding " + esc(JSON.stringify(p.padding)) +
+        " (" + esc(p.pad_mode) + "), dilation " + sizeText(p.dilation[0], p.dilation[1]) + (p.flip ? ", kernel flipped (convolution)" : ", cross-correlation (kernel not flipped)") + "</td></tr>" +
         "<tr><th>activation</th><td>" + esc(p.activation) + (p.activation === "leaky" ? " (leak " + fmt(p.leak) + ")" : "") + "</td></tr>" +
-        "<tr><th>pooling</th><td>" + esc(p.pool) + (p.pool !== "none" ? ", window " + p.window.join("×") + ", stride " + p.stride.join("×") + ", edge " + esc(p.edge) : "") + "</td></tr></table>";
+        "<tr><th>pooling</th><td>" + esc(p.pool) + (p.pool !== "none" ? ", window " + sizeText(p.window[0], p.window[1]) + ", stride " + sizeText(p.stride[0], p.stride[1]) + ", edge " + esc(p.edge) : "") + "</td></tr></table>";
       h += '<h3>Sizes</h3><p class="cp-formula">conv output per axis = floor((n + pad before + pad after − d·(k − 1) − 1) / s) + 1; pooled (edge ' + esc(p.edge) + ") = " +
         (p.edge === "drop" ? "floor((n − k) / s) + 1" : "ceil((n − k) / s) + 1, minus one if the last window would start past the map") + '</p><ul class="cp-sizes">';
       for (var si = 0; si < L.sizes.length; si++) {
@@ -364,20 +400,20 @@
         h += "<li><b>" + esc(S.kernel) + "</b>: conv rows " + esc(S.conv[0]) + ", cols " + esc(S.conv[1]) +
           (S.pool ? "; pool rows " + esc(S.pool[0]) + ", cols " + esc(S.pool[1]) : "") + "</li>";
       }
-      h += '</ul><h3>Kernels</h3><div class="cp-kernels">';
+      h += '</ul><h3>Kernels <small>(sizes ' + esc(d.size_order) + ")</small></h3>" + '<div class="cp-kernels">';
       for (var ki = 0; ki < L.kernels.length; ki++) {
         var K = L.kernels[ki];
-        h += '<figure class="cp-kfig"><figcaption>' + esc(K.name) + " " + K.shape.join("×") + "</figcaption>" + kernelGrid(K, p) +
+        h += '<figure class="cp-kfig"><figcaption>' + esc(K.name) + " " + esc(K.size) + "</figcaption>" + kernelGrid(K, p) +
           (K.description ? '<p class="cp-desc">' + esc(K.description) + "</p>" : "") + "</figure>";
       }
-      h += '</div><h3>Maps</h3><div class="cp-gallery">';
+      h += '</div><h3>Maps <small>(sizes ' + esc(d.size_order) + ")</small></h3>" + '<div class="cp-gallery">';
       for (var di = 0; di < L.detectors.length; di++) {
         var D = L.detectors[di];
         h += '<div class="cp-row"><button type="button" class="cp-pick" data-pick="' + li + "," + di + '">explore ' + esc(D.name) + "</button>";
         ["conv", "relu", "pool"].forEach(function (st) {
           var m = D.maps[st];
           if (!m) return;
-          h += '<figure class="cp-thumb"><figcaption>' + STAGE_NAMES[st] + " · " + esc(D.name) + " · " + m.shape.join("×") +
+          h += '<figure class="cp-thumb"><figcaption>' + STAGE_NAMES[st] + " · " + esc(D.name) + " · " + esc(m.size) +
             "<br>min " + fmt(m.min) + ", max " + fmt(m.max) + ", mean " + fmt(m.mean) + '</figcaption><img loading="lazy" decoding="async" alt="' +
             st + " map of " + esc(D.name) + '" src="' + esc(m.src) + '">' + legendHTML(m) + "</figure>";
         });
@@ -388,6 +424,9 @@
     h += '<footer><p>Values on hover: maps of at most ' + d.exact_cells + " cells carry their exact float32 values in this page (\"exact values\"); " +
       "larger maps are computed here, for the cell pointed at, from the exact input values through the same convolution, activation and pooling " +
       "in double precision (\"computed values\": they agree with the .npy files to about 6 significant digits). Numbers are shown to 6 significant digits. " +
+      (inp.values.bands ? "The input's exact values are in the " + inp.values.bands.length + " files " + esc(inp.values.bands[0]) + " … " +
+        esc(inp.values.bands[inp.values.bands.length - 1]) + " beside this page, " + inp.values.band_rows + " rows each; a file is read the first time a hover needs its rows. " : "") +
+      "Sizes are width × height (" + esc(d.size_order) + "). " +
       "Pictures are the PNG files beside this page; their colours follow each map's value → colour mapping (legend, and manifest.json).</p></footer>";
     return h;
   };
@@ -426,14 +465,31 @@
     });
     panels.innerHTML = html;
     this.views = {};
-    this.views.image = new View(panels.querySelector('[data-panel="image"]'), shape2(inMap), function (r, c) { self.hoverImage(r, c); });
+    this.views.image = new View(panels.querySelector('[data-panel="image"]'), shape2(inMap), function (r, c) {
+      self.guard(function () { self.hoverImage(r, c); });
+    });
     stages.forEach(function (s) {
       self.views[s] = new View(panels.querySelector('[data-panel="' + s + '"]'), shape2(D.maps[s]), function (r, c) {
-        if (s === "pool") self.hoverPool(r, c); else self.hoverConv(s, r, c);
+        self.guard(function () { if (s === "pool") self.hoverPool(r, c); else self.hoverConv(s, r, c); });
       });
     });
     Object.keys(this.views).forEach(function (k) { self.views[k].fit(); });
     this.info("<p>Point at a cell of a map, or focus a map (Tab) and use the arrow keys.</p>");
+  };
+  // Run a hover; when it needs a band of the input not loaded yet, load it and run it again
+  // (unless another hover came meanwhile).
+  Report.prototype.guard = function (hover) {
+    var self = this, token = this.token = (this.token || 0) + 1;
+    try {
+      hover();
+    } catch (e) {
+      if (!(e instanceof NeedBand)) throw e;
+      if (e.failed) { this.info('<p class="cp-error">' + esc(e.failed) + "</p>"); return; }
+      var rows = this.data.input.values.band_rows;
+      this.info('<p class="cp-loading">reading the input\'s values, rows ' + e.band * rows + "–" +
+        Math.min((e.band + 1) * rows, this.data.input.shape[this.data.input.shape.length - 2]) - 1 + "…</p>");
+      this.model.load(e.band, function () { if (self.token === token) self.guard(hover); });
+    }
   };
   Report.prototype.info = function (html) { this.root.querySelector(".cp-info").innerHTML = html; };
   Report.prototype.clear = function () {
@@ -444,7 +500,7 @@
     var f = this.model.field(this.li, stage, r0, r1, c0, c1);
     this.views.image.setMarks([{ r0: f.r0, r1: f.r1 + 1, c0: f.c0, c1: f.c1 + 1, cls: "cp-field" + (f.pad ? " cp-padded" : ""), label: f.pad ? "includes padding" : "" }]);
     return '<p class="cp-rf">Receptive field on the input: rows <b>' + f.r0 + "–" + f.r1 + "</b>, cols <b>" + f.c0 + "–" + f.c1 + "</b> (" +
-      (f.r1 - f.r0 + 1) + "×" + (f.c1 - f.c0 + 1) + " pixels" + (f.pad ? "; it hangs off the image into the padding" : "") + ")" +
+      sizeText(f.r1 - f.r0 + 1, f.c1 - f.c0 + 1) + " pixels, W×H" + (f.pad ? "; it hangs off the image into the padding" : "") + ")" +
       (this.data.layers.length > 1 ? ", through " + (this.li + 1) + " layer" + (this.li ? "s" : "") : "") + ".</p>";
   };
   Report.prototype.hoverImage = function (r, c) {
@@ -533,8 +589,8 @@
   };
 
   function start(root) {
-    if (!root || root.getAttribute("data-ready")) return;
-    root.setAttribute("data-ready", "1");
+    if (!root || root.cnnpipeStarted) return;
+    root.cnnpipeStarted = true;
     var data = JSON.parse(root.querySelector("script.cnnpipe-data").textContent);
     data.input.values.b64 = root.querySelector("script.cnnpipe-input").textContent;
     var blobs = {};
@@ -549,7 +605,17 @@
     });
     var t0 = performance.now();
     root.cnnpipe = new Report(root, data);
+    // ready: hover works. data-ready-ms: since navigation started (performance.now()'s origin)
     root.setAttribute("data-init-ms", String(Math.round(performance.now() - t0)));
+    root.setAttribute("data-ready-ms", String(Math.round(performance.now())));
+    root.setAttribute("data-ready", "1");
+    // shown: the Explore pictures are decoded and on screen
+    var pictures = Array.prototype.map.call(root.querySelectorAll(".cp-view img"), function (img) {
+      return img.decode().catch(function () { return null; });
+    });
+    Promise.all(pictures).then(function () {
+      requestAnimationFrame(function () { root.setAttribute("data-shown-ms", String(Math.round(performance.now()))); });
+    });
   }
   var me = document.currentScript;
   if (me && me.parentNode && me.parentNode.classList && me.parentNode.classList.contains("cnnpipe-report")) start(me.parentNode);
