@@ -9,6 +9,8 @@ Everything else (mappings, statistics, provenance, sheets) is the same code.
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,38 +119,76 @@ def write_layer(writer, x: np.ndarray, layer: Layer, config, *, stacked: bool, s
     Checks for a pending interrupt between detectors. Only with ``keep_output``
     are the handed-on maps kept (stacked for the next layer); otherwise a
     detector's maps are released once written, so memory does not grow with the
-    number of detectors.
+    number of detectors. With more than one thread, the next detector's
+    mappings, pixels and sheet pictures are made in a thread (numpy and Pillow
+    release the GIL) while this one's are handed to the writer.
     """
     number = layer.number if stacked else None
     dets = (iter_layer(x, layer, threads=config.threads) if stacked
             else iter_detectors(x, layer.kernels, layer.params, threads=config.threads))
     entries, names, handed_on, shape = [], [], [], ()
-    for det in dets:
-        interrupt.check()
+
+    def write(prepared):
+        nonlocal shape
+        det = prepared.det
         names.append(det.kernel.name)
-        items = det.items()
-        # one display rule: the pooled map is drawn on the range of the map it pooled
-        chosen = mapping.detector_mappings(items, scale=config.scale, cmap=config.cmap,
-                                           bit_depth=config.bit_depth, pool=layer.params.pool)
-        for (stage, array), m in zip(items, chosen, strict=True):
-            entries.append(_write_map(writer, config, det, stage, array, layer.params, number,
-                                      m, sheet))
-        del items
+        for piece in prepared.maps:
+            entries.append(_write_map(writer, config, det, layer.params, number, sheet, piece))
         out = last_stage(det)
         shape = out.shape
         if keep_output:
             handed_on.append(out)
-        del det, out
+
+    if config.threads <= 1:
+        for det in dets:
+            interrupt.check()
+            write(_prepare(det, layer.params, config, number, sheet))
+            del det
+    else:
+        with ThreadPoolExecutor(1) as pool:
+            ahead: deque = deque()
+            for det in dets:
+                interrupt.check()
+                ahead.append(pool.submit(_prepare, det, layer.params, config, number, sheet))
+                del det
+                if len(ahead) > 1:
+                    write(ahead.popleft().result())
+            while ahead:
+                interrupt.check()
+                write(ahead.popleft().result())
     output = np.stack(handed_on) if keep_output else None
     return LayerResult(entries, names, output, (len(names), *shape))
 
 
-def _write_map(writer, config, det, stage, array, params, number, m, sheet) -> dict:
+@dataclass
+class _Prepared:
+    """One detector's maps, each as ``(stage, array, mapping, stats, pixels, palette,
+    sheet picture or None)``: everything but the writing."""
+
+    det: object
+    maps: list
+
+
+def _prepare(det, params: Params, config, number, sheet) -> _Prepared:
+    items = det.items()
+    # one display rule: the pooled map is drawn on the range of the map it pooled
+    chosen = mapping.detector_mappings(items, scale=config.scale, cmap=config.cmap,
+                                       bit_depth=config.bit_depth, pool=params.pool)
     kernel = det.kernel.name
     where = "" if number is None else f" in layer {number}"
-    entry_stats = stats(array, f"the {stage} map of detector {kernel!r}{where}")
+    pieces = []
+    for (stage, array), m in zip(items, chosen, strict=True):
+        entry_stats = stats(array, f"the {stage} map of detector {kernel!r}{where}")
+        pixels, palette = mapping.to_png_pixels(array, m)
+        picture = sheet.picture(pixels, palette) if sheet is not None else None
+        pieces.append((stage, array, m, entry_stats, pixels, palette, picture))
+    return _Prepared(det, pieces)
+
+
+def _write_map(writer, config, det, params, number, sheet, piece) -> dict:
+    stage, array, m, entry_stats, pixels, palette, picture = piece
+    kernel = det.kernel.name
     name = map_filename(stage, kernel, layer=number)
-    pixels, palette = mapping.to_png_pixels(array, m)
     writer.png(name, pixels, mapping.png_text(m), config.png_compression, palette)
     if writer.report is not None:
         writer.report.add_map(name, array)
@@ -161,7 +201,8 @@ def _write_map(writer, config, det, stage, array, params, number, m, sheet) -> d
         entry["provenance"] = provenance(det, params)
     if sheet is not None:
         sheet.add(kernel, stage, array, m, pixels=pixels, palette=palette,
-                  title=_stage_title(stage, params), weights=det.kernel.weights)
+                  title=_stage_title(stage, params), weights=det.kernel.weights,
+                  picture=picture)
     return entry
 
 

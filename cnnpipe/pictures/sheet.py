@@ -72,6 +72,18 @@ class _Panel:
     title: str
 
 
+def _checked_pixels(pixels, array: np.ndarray) -> np.ndarray | None:
+    if pixels is None:
+        return None
+    pixels = np.asarray(pixels)
+    if pixels.shape[:2] != array.shape[-2:] or pixels.dtype not in (np.uint8, np.uint16):
+        raise ParameterError(
+            f"`pixels` must be the uint8/uint16 pixels of the {array.shape[-2:]} map "
+            f"(got {pixels.dtype} {pixels.shape})"
+        )
+    return pixels
+
+
 def _finite_range(array: np.ndarray) -> tuple[float, float]:
     """Min and max of the finite values (NaN, NaN when there are none); a mask only
     when the map holds a non-finite value."""
@@ -148,7 +160,8 @@ class OverviewSheet:
 
     def add(self, kernel_name: str, stage: str, array: np.ndarray, mapping: dict, *,
             title: str | None = None, pixels: np.ndarray | None = None,
-            palette: np.ndarray | None = None, weights=None) -> None:
+            palette: np.ndarray | None = None, weights=None,
+            picture: np.ndarray | None = None) -> None:
         """Add one map: it is drawn now and the float array is not kept.
 
         Parameters
@@ -167,6 +180,9 @@ class OverviewSheet:
             the map's PNG: the sheet then does not map the values a second time.
         weights : array_like, optional
             The detector's weights: the row starts with a picture of its kernel.
+        picture : ndarray, optional
+            ``self.picture(pixels, palette)``, when the caller already drew it (in
+            another thread: the drawing is most of the cost of a large map).
         """
         if stage not in STAGE_ORDER:
             raise ParameterError(f"`stage` must be conv, relu or pool (got {stage!r})")
@@ -175,13 +191,7 @@ class OverviewSheet:
             array = array[0]
         if not (array.ndim == 2 or (array.ndim == 3 and array.shape[0] == 3)) or 0 in array.shape:
             raise ParameterError(f"a map must be (H, W) or (3, H, W) (got shape {array.shape})")
-        if pixels is not None:
-            pixels = np.asarray(pixels)
-            if pixels.shape[:2] != array.shape[-2:] or pixels.dtype not in (np.uint8, np.uint16):
-                raise ParameterError(
-                    f"`pixels` must be the uint8/uint16 pixels of the {array.shape[-2:]} map "
-                    f"(got {pixels.dtype} {pixels.shape})"
-                )
+        pixels = _checked_pixels(pixels, array)
         if kernel_name not in self._rows:
             if len(self._rows) >= self._max_rows():
                 if kernel_name not in self.omitted:
@@ -191,9 +201,11 @@ class OverviewSheet:
         if weights is not None and kernel_name not in self._kernels:
             self._kernels[kernel_name] = np.asarray(
                 kernel_image(weights, values_up_to=KERNEL_VALUES_UP_TO))
-        if pixels is None:
-            pixels, palette = to_png_pixels(array, mapping)
-        thumb = thumbnail(pixels, self.scale, palette)
+        if picture is None:
+            if pixels is None:
+                pixels, palette = to_png_pixels(array, mapping)
+            picture = self.picture(pixels, palette)
+        thumb = picture
         if array.ndim == 2:
             thumb = write_values(thumb, array, self.scale.enlarges(*array.shape))
         vmin, vmax = _finite_range(array)
@@ -201,6 +213,11 @@ class OverviewSheet:
             kernel=kernel_name, stage=stage, thumb=thumb, shape=tuple(array.shape),
             vmin=vmin, vmax=vmax,
             mapping=dict(mapping), title=title or STAGE_TITLES[stage])
+
+    def picture(self, pixels: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
+        """A map's PNG pixels (and palette) drawn at this sheet's scale, as :meth:`add`
+        draws them; safe to call from another thread."""
+        return thumbnail(pixels, self.scale, palette)
 
     def _max_rows(self) -> int:
         """Rows that fit ``max_pixels``, estimated from the input's picture (maps are no larger)."""
