@@ -1,9 +1,9 @@
 """Reading images and matrices, writing PNGs and matrices, atomic file writes.
 
-This module and its private helpers ``cnnpipe._io_*`` are the only code
-that imports Pillow (besides the overview sheet). Every input problem becomes an
-:class:`~cnnpipe.errors.InputError` with a short reason (the caller prefixes
-the path); every output problem becomes an :class:`~cnnpipe.errors.OutputError`.
+This package and ``cnnpipe.pictures`` are the only code that imports Pillow. Every
+input problem becomes an :class:`~cnnpipe.errors.InputError` with a short reason (the
+caller prefixes the path); every output problem becomes an
+:class:`~cnnpipe.errors.OutputError`.
 
 Policies (also in the README, "Security and limits"):
 
@@ -21,10 +21,12 @@ Policies (also in the README, "Security and limits"):
 The code lives in private modules by responsibility; this module is the
 public API and re-exports every public name:
 
-- ``_io_common``: limits, :class:`Loaded`, safe opening, Pillow settings;
-- ``_io_images``: :func:`load_image` (sniffing, bombs, corruption, conversion);
-- ``_io_matrix``: :func:`load_matrix`, :func:`save_matrix`;
-- ``_io_write``: :func:`encode_png`, :func:`decode_png_values`, :func:`atomic_write`.
+- ``common``: limits, :class:`Loaded`, safe opening, Pillow settings;
+- ``images``: :func:`load_image` (sniffing, bombs, corruption);
+- ``pixels``: a decoded Pillow image as float32 values (every mode, said in notes);
+- ``matrix``: :func:`load_matrix`, :func:`save_matrix`, the one text-matrix separator rule;
+- ``png``: :func:`encode_png`, :func:`decode_png_values`, :func:`atomic_write`;
+- ``jsonfile``: reading cnnpipe's own JSON files.
 """
 
 from __future__ import annotations

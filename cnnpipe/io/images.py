@@ -9,7 +9,6 @@ import struct
 import zlib
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageOps
 
 from cnnpipe.errors import InputError, ParameterError, UnreadableInput
@@ -21,7 +20,6 @@ from cnnpipe.io.common import (
     _ORIENTATION_WORDS,
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
-    LUMA_WEIGHTS,
     Loaded,
     _decode_error,
     _nice,
@@ -30,6 +28,7 @@ from cnnpipe.io.common import (
     _too_big,
 )
 from cnnpipe.io.matrix import _matrix_loaded, text_format
+from cnnpipe.io.pixels import to_float
 
 
 def _sniff_image(head: bytes) -> str | None:
@@ -252,7 +251,29 @@ def _check_png_chunks(fp) -> None:
 
 
 def _load_picture(fp, fmt, color, max_pixels, notes, on_size=None) -> Loaded:
-    formats = [fmt]
+    _check_container(fp, fmt, notes)
+    im, frames = _open_picture(fp, fmt, color, max_pixels, on_size)
+    if im.format not in (fmt, "MPO"):
+        raise InputError(f"format {im.format} is not supported (allowed: {_ALLOWED_TEXT})")
+    if frames > 1:
+        notes.append(f"first of {frames} frames")
+    source_mode = im.mode
+    im = _apply_orientation(im, notes)
+    array, bits = to_float(im, color, notes)
+    info = {
+        "format": fmt,
+        "width": int(array.shape[-1]),
+        "height": int(array.shape[-2]),
+        "mode": source_mode,
+        "bits": bits,
+        "frames": frames,
+        "conversion": "; ".join(notes) if notes else "none",
+    }
+    return Loaded(array, info)
+
+
+def _check_container(fp, fmt, notes) -> None:
+    """What Pillow would not say well: a truncated WebP, a PNG chunk's bad checksum."""
     if fmt == "WEBP":
         # libwebp only says "could not create decoder object"; the RIFF size says why.
         declared = struct.unpack("<I", fp.read(8)[4:8])[0] + 8
@@ -267,9 +288,13 @@ def _load_picture(fp, fmt, color, max_pixels, notes, on_size=None) -> Loaded:
         png_bits, png_type = head[24], head[25]
         if png_bits == 16 and png_type in (2, 4, 6):
             notes.append("16-bit colour/alpha PNG read at 8 bits per channel (Pillow limit)")
+
+
+def _open_picture(fp, fmt, color, max_pixels, on_size):
+    """(the decoded first frame, the frame count); the size is checked before decoding."""
     try:
         with _strict_pillow(max_pixels):
-            im = Image.open(fp, formats=formats)
+            im = Image.open(fp, formats=[fmt])
             width, height = im.size
             if width * height > max_pixels:
                 raise _too_big(width * height, max_pixels, (width, height))
@@ -288,23 +313,7 @@ def _load_picture(fp, fmt, color, max_pixels, notes, on_size=None) -> Loaded:
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError,
             TypeError, ZeroDivisionError) as exc:  # fmt: skip
         raise _decode_error(exc, fmt) from None
-    if im.format not in (fmt, "MPO"):
-        raise InputError(f"format {im.format} is not supported (allowed: {_ALLOWED_TEXT})")
-    if frames > 1:
-        notes.append(f"first of {frames} frames")
-    source_mode = im.mode
-    im = _apply_orientation(im, notes)
-    array, bits = _to_float(im, color, notes)
-    info = {
-        "format": fmt,
-        "width": int(array.shape[-1]),
-        "height": int(array.shape[-2]),
-        "mode": source_mode,
-        "bits": bits,
-        "frames": frames,
-        "conversion": "; ".join(notes) if notes else "none",
-    }
-    return Loaded(array, info)
+    return im, frames
 
 
 def _frame_count(im) -> int:
@@ -331,101 +340,3 @@ def _apply_orientation(im, notes):
     im.format = fmt
     notes.append(f"EXIF orientation {orientation} applied ({_ORIENTATION_WORDS[orientation]})")
     return im
-
-
-def _to_float(im, color, notes) -> tuple[np.ndarray, int]:
-    """Pixels in [0, 1] as float32: (H, W) or (3, H, W)."""
-    mode = im.mode
-    if mode == "1":
-        gray = np.asarray(im, dtype=np.float32)
-        return _gray_out(gray, color, notes, "1-bit black/white -> 0/1"), 1
-    if mode == "L":
-        gray = np.asarray(im, dtype=np.float32) / np.float32(255)
-        return _gray_out(gray, color, notes, "8-bit gray / 255"), 8
-    if mode.startswith("I;16"):
-        gray = np.asarray(im).astype(np.float32) / np.float32(65535)
-        return _gray_out(gray, color, notes, "16-bit gray / 65535"), 16
-    if mode == "I":
-        values = np.asarray(im)
-        if values.size and (values.min() < 0 or values.max() > 65535):
-            raise InputError("32-bit integer image with values outside 0..65535 is not supported")
-        gray = values.astype(np.float32) / np.float32(65535)
-        return _gray_out(gray, color, notes, "integer gray / 65535 (16-bit range)"), 16
-    if mode == "F":
-        gray = np.asarray(im, dtype=np.float32)
-        if not np.isfinite(gray).all():
-            raise InputError("floating-point image contains NaN or infinity")
-        return _gray_out(gray, color, notes, "32-bit float values used as they are"), 32
-    if mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in im.info
-        im = im.convert("RGBA" if has_alpha else "RGB")
-        notes.append("palette expanded to " + im.mode)
-        mode = im.mode
-    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"):
-        target = "RGBA" if mode in ("RGBa", "La") else "RGB"
-        try:
-            im = im.convert(target)
-        except ValueError:
-            raise InputError(f"image mode {mode} is not supported") from None
-        notes.append(f"{mode} -> {target} (Pillow)")
-        mode = im.mode
-    if mode == "LA":
-        pixels = np.asarray(im, dtype=np.float32) / np.float32(255)
-        gray = _over_white(pixels[..., 0], pixels[..., 1])
-        notes.append("alpha composited over white")
-        return _gray_out(gray, color, notes, "8-bit gray / 255"), 8
-    if mode not in ("RGB", "RGBA"):
-        raise InputError(f"image mode {mode} is not supported")
-    if mode == "RGB" and color == "gray":
-        notes.append("8-bit RGB / 255")
-        notes.append("RGB -> luminance (BT.601: 0.299 R + 0.587 G + 0.114 B)")
-        return _luma_exact(np.asarray(im)), 8
-    pixels = np.asarray(im, dtype=np.float32) / np.float32(255)
-    rgb = [pixels[..., c] for c in range(3)]
-    notes.append("8-bit RGB / 255")
-    if mode == "RGBA":
-        alpha = pixels[..., 3]
-        rgb = [_over_white(c, alpha) for c in rgb]
-        notes.append("alpha composited over white")
-    if color == "rgb":
-        return np.ascontiguousarray(np.stack(rgb), dtype=np.float32), 8
-    r, g, b = rgb
-    wr, wg, wb = (np.float32(w) for w in LUMA_WEIGHTS)
-    notes.append("RGB -> luminance (BT.601: 0.299 R + 0.587 G + 0.114 B)")
-    # Float rounding could step just past 1.0 for white; [0, 1] is a promise.
-    return np.clip(wr * r + wg * g + wb * b, 0, 1).astype(np.float32), 8
-
-
-def _luma_exact(rgb8: np.ndarray) -> np.ndarray:
-    """BT.601 luminance of uint8 RGB in integer arithmetic, one rounding at the end.
-
-    299 R + 587 G + 114 B is exact in int32 and below 2**24, so the single
-    float32 division makes white exactly 1.0 and a gray (v, v, v) exactly
-    the same value as an 8-bit gray pixel v.
-    """
-    out = np.empty(rgb8.shape[:2], dtype=np.float32)
-    # Blocks of about a million pixels keep the int32 temporaries small: whole-image
-    # temporaries cost 150 MB on a 12 MP photo, more than the result itself.
-    step = max(1, (1 << 20) // max(1, rgb8.shape[1]))
-    for top in range(0, rgb8.shape[0], step):
-        block = rgb8[top:top + step]
-        weighted = np.zeros(block.shape[:2], dtype=np.int32)
-        for weight, channel in zip((299, 587, 114), range(3), strict=True):
-            part = block[..., channel].astype(np.int32)
-            part *= weight
-            weighted += part
-        np.divide(weighted.astype(np.float32), np.float32(255_000), out=out[top:top + step])
-    return out
-
-
-def _over_white(channel, alpha):
-    return channel * alpha + (np.float32(1) - alpha)
-
-
-def _gray_out(gray, color, notes, what):
-    notes.append(what)
-    if color == "rgb":
-        notes.append("gray copied to 3 channels")
-        return np.ascontiguousarray(np.stack([gray] * 3), dtype=np.float32)
-    return np.ascontiguousarray(gray, dtype=np.float32)
-

@@ -106,17 +106,31 @@ def _read_matrix(fp, ext, max_pixels, on_size=None) -> np.ndarray:
 
 
 def _read_npy(fp, max_pixels, on_size=None) -> np.ndarray:
+    shape, dtype = _npy_header(fp)
+    _check_npy_dtype(dtype)
+    _check_npy_shape(shape, max_pixels)
+    if on_size is not None:
+        on_size(tuple(int(n) for n in shape))
+    return _npy_data(fp)
+
+
+def _npy_header(fp):
+    """(shape, dtype) from a .npy header, read without the data (never unpickled)."""
     fmt = np.lib.format
     try:
         version = fmt.read_magic(fp)
         if version == (1, 0):
-            shape, fortran, dtype = fmt.read_array_header_1_0(fp)
+            shape, _fortran, dtype = fmt.read_array_header_1_0(fp)
         elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = fmt.read_array_header_2_0(fp)
+            shape, _fortran, dtype = fmt.read_array_header_2_0(fp)
         else:
             raise ValueError(f"unknown .npy version {version}")
     except (ValueError, EOFError, SyntaxError, struct.error) as exc:
         raise InputError(f"corrupt .npy file (header cannot be read: {str(exc)[:60]})") from None
+    return shape, dtype
+
+
+def _check_npy_dtype(dtype) -> None:
     if dtype.hasobject:
         raise InputError("object arrays are not supported (the .npy holds Python objects)")
     if dtype.fields is not None:
@@ -125,6 +139,9 @@ def _read_npy(fp, max_pixels, on_size=None) -> np.ndarray:
         raise InputError("complex arrays are not supported (save the real part)")
     if dtype.kind not in "biuf":
         raise InputError(f"arrays of type {dtype} are not supported (use numbers)")
+
+
+def _check_npy_shape(shape, max_pixels) -> None:
     if len(shape) not in (2, 3):
         raise InputError(f"matrix has shape {tuple(shape)}; expected 2-D (rows, cols) or 3-D")
     if 0 in shape:
@@ -134,8 +151,10 @@ def _read_npy(fp, max_pixels, on_size=None) -> np.ndarray:
     if len(shape) == 3 and shape[0] > 3:  # only 1 or 3 channels are ever used
         raise InputError(f"matrix has shape {tuple(shape)}; a 3-D matrix is (3, rows, cols) "
                          "or (1, rows, cols)")
-    if on_size is not None:
-        on_size(tuple(int(n) for n in shape))
+
+
+def _npy_data(fp) -> np.ndarray:
+    """The whole array as float32, from the start of the file; one array and nothing after."""
     fp.seek(0)
     try:
         array = np.load(fp, allow_pickle=False)
