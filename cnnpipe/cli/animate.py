@@ -28,6 +28,14 @@ RULES = (
 )
 
 
+def _write_gif(steps, gif_path, speed) -> None:
+    from cnnpipe.pictures.gif import frame_size, write_gif
+
+    count = write_gif(steps, gif_path, duration_ms=int(round(speed * 1000)))
+    width, height = frame_size(steps)
+    console.say(f"animate: wrote {gif_path} ({count} frames, {width}x{height})")
+
+
 def _check_gif_path(gif_path, force) -> None:
     from cnnpipe.errors import ParameterError
 
@@ -93,11 +101,7 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
     steps = walk(image, kernels[0].weights, params)
 
     if gif_path is not None:
-        from cnnpipe.pictures.gif import frame_size, write_gif
-
-        count = write_gif(steps, gif_path, duration_ms=int(round(speed * 1000)))
-        width, height = frame_size(steps)
-        console.say(f"animate: wrote {gif_path} ({count} frames, {width}x{height})")
+        _write_gif(steps, gif_path, speed)
         return
     out = console.stdout()
     if not wants_live(no_live, sys.stdout):

@@ -72,3 +72,20 @@ def refuse_ignored(ctx: click.Context | None = None, extra: tuple[Rule, ...] = (
     for rule in COMMON + tuple(extra):
         if rule.option in names and given(ctx, rule.option) and not rule.applies(ctx.params):
             raise click.UsageError(f"{flag(ctx, rule.option)} {rule.reason}", ctx=ctx)
+
+
+_LAYER_OPTIONS = ("kernel_specs", "random_n", "seed", "random_size", "conv_stride", "padding",
+                  "pad_mode", "dilation", "flip", "activation", "leak", "pool_mode", "window",
+                  "stride", "edge")
+
+
+def refuse_layer_options(ctx):
+    """With --pipeline the file decides every layer; a layer option too would be ambiguous."""
+    from click.core import ParameterSource
+
+    for param in ctx.command.params:
+        if param.name in _LAYER_OPTIONS and ctx.get_parameter_source(param.name) not in (
+                ParameterSource.DEFAULT, None):
+            raise click.UsageError(f"{param.opts[-1]} cannot be combined with --pipeline; set it "
+                                   "per layer in the pipeline file")
+

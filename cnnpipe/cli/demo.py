@@ -64,30 +64,19 @@ def demo(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
       cnnpipe demo -k sobel-x --activation leaky
       cnnpipe demo --input my-drawing.csv -k "1,1;-1,-1"
     """
-    import numpy as np
     from rich.text import Text
 
-    from cnnpipe import kernels as K
-    from cnnpipe import ops
     from cnnpipe.layer import iter_detectors
     from cnnpipe.render import teaching
     from cnnpipe.render.tables import matrix_table
 
     out = console.stdout()
     refuse_ignored()
-    chosen = build_kernels(kernel_specs, random_n, seed, random_size, default=False)
-    if not chosen:
-        chosen = [K.BUILTIN["tutorial"]]
+    chosen = _detectors(kernel_specs, random_n, seed, random_size)
     params = build_params(conv_stride=conv_stride, padding=padding, pad_mode=pad_mode,
                           dilation=dilation, flip=flip, activation=activation, leak=leak,
                           pool_mode=pool_mode, window=window, stride=stride, edge=edge)
     image = _load(input_path)
-    for k in chosen:
-        if k.weights.ndim != 2:
-            from cnnpipe.errors import KernelError
-
-            raise KernelError(f"kernel {k.name!r} has {k.weights.shape[0]} channels; the demo "
-                              f"works on one gray channel, use a 2-D detector")
 
     out.print(Text("cnnpipe demo: one CNN layer, step by step", style="bold underline"))
     out.print()
@@ -95,27 +84,49 @@ def demo(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
                              matrix_table(image),
                              teaching.input_caption(image.shape, input_path is None)))
     for number, maps in enumerate(iter_detectors(image, chosen, params), start=1):
-        for stage, array in maps.items():  # as in `run`: an overflow is refused, not shown
-            if not np.isfinite(array).all():
-                from cnnpipe.errors import InputError
-
-                raise InputError(f"the {stage} map of {maps.kernel.name!r} overflowed float32 "
-                                 "(values beyond ±3.4e38); scale the input or the detector "
-                                 "weights down")
         if len(chosen) > 1:
             out.rule(f"detector {number} of {len(chosen)}: {maps.kernel.name}", style="dim")
-        prov = None
-        if maps.pool is not None:
-            source = maps.relu if maps.relu is not None else maps.conv
-            prov = ops.pool_provenance(source, window=params.window, stride=params.stride,
-                                       mode=params.pool, edge=params.edge)
-        show = provenance if provenance is not None else (
-            maps.pool is not None and maps.pool.size <= AUTO_PROVENANCE_CELLS)
-        for part in teaching.demo_detector(image, maps.kernel, maps, params,
-                                           builtin_input=input_path is None, provenance=prov,
-                                           show_provenance=bool(show and prov is not None)):
+        for part in _detector_parts(image, maps, params, input_path is None, provenance):
             out.print(part)
         out.print()
+
+
+def _detectors(kernel_specs, random_n, seed, random_size):
+    """The detectors to show (default: tutorial); each must be 2-D (one gray channel)."""
+    from cnnpipe import kernels as K
+    from cnnpipe.errors import KernelError
+
+    chosen = build_kernels(kernel_specs, random_n, seed, random_size, default=False)
+    for k in chosen:
+        if k.weights.ndim != 2:
+            raise KernelError(f"kernel {k.name!r} has {k.weights.shape[0]} channels; the demo "
+                              f"works on one gray channel, use a 2-D detector")
+    return chosen or [K.BUILTIN["tutorial"]]
+
+
+def _detector_parts(image, maps, params, builtin_input, provenance):
+    """One detector's tables and captions; an overflowed map is refused, as in `run`."""
+    import numpy as np
+
+    from cnnpipe import ops
+    from cnnpipe.errors import InputError
+    from cnnpipe.render import teaching
+
+    for stage, array in maps.items():
+        if not np.isfinite(array).all():
+            raise InputError(f"the {stage} map of {maps.kernel.name!r} overflowed float32 "
+                             "(values beyond ±3.4e38); scale the input or the detector "
+                             "weights down")
+    prov = None
+    if maps.pool is not None:
+        source = maps.relu if maps.relu is not None else maps.conv
+        prov = ops.pool_provenance(source, window=params.window, stride=params.stride,
+                                   mode=params.pool, edge=params.edge)
+    show = provenance if provenance is not None else (
+        maps.pool is not None and maps.pool.size <= AUTO_PROVENANCE_CELLS)
+    return teaching.demo_detector(image, maps.kernel, maps, params,
+                                  builtin_input=builtin_input, provenance=prov,
+                                  show_provenance=bool(show and prov is not None))
 
 
 def _load(path):

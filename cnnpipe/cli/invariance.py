@@ -109,9 +109,9 @@ def _network(opts):
     from cnnpipe.network import load_network, single_layer
 
     if opts.pipeline_file is not None:
-        from cnnpipe.cli.run import _refuse_layer_options
+        from cnnpipe.cli.applies import refuse_layer_options
 
-        _refuse_layer_options(click.get_current_context())
+        refuse_layer_options(click.get_current_context())
         return load_network(opts.pipeline_file)
     kernels = build_kernels(opts.kernel_specs, opts.random_n, opts.seed, opts.random_size)
     for k in kernels:

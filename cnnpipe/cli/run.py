@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import click
 
 from cnnpipe.cli import console
-from cnnpipe.cli.applies import Rule, refuse_ignored
+from cnnpipe.cli.applies import Rule, refuse_ignored, refuse_layer_options
+from cnnpipe.cli.dry_run import dry_run
 from cnnpipe.cli.options import (
     activation_options,
     as_flags,
@@ -24,7 +25,15 @@ from cnnpipe.cli.options import (
     pool_options,
     report_options,
 )
-from cnnpipe.render.text import json_safe, printable
+from cnnpipe.cli.run_output import (
+    batch_index,
+    edge_keep_note,
+    json_line,
+    keep_for_index,
+    make_progress,
+    show_results,
+)
+from cnnpipe.render.text import printable
 
 #: When run's own options act (the shared ones are in cli/applies.py).
 RULES = (
@@ -89,7 +98,7 @@ def run(inputs, **options):
     jobs = _jobs(inputs, opts)
     config = _config(opts, kernels, params, network)
     if opts.dry_run:
-        _dry_run(jobs, config, opts)
+        dry_run(jobs, config, opts)
         return
     started = time.perf_counter()
     result, note = _execute(jobs, config, opts)
@@ -141,7 +150,7 @@ def _layers(opts):
         return kernels, params, None
     from cnnpipe.network import load_network
 
-    _refuse_layer_options(click.get_current_context())
+    refuse_layer_options(click.get_current_context())
     network = load_network(opts.pipeline_file, in_channels=3 if opts.color == "rgb" else 1)
     return network.all_kernels(), params, network
 
@@ -191,73 +200,6 @@ def _config(opts, kernels, params, network):
                      network=network)
 
 
-def _dry_run(jobs, config, opts) -> None:
-    """What a run would do to each input, from a look at its first bytes; then the counts.
-
-    Each input is sniffed as a run would read it, so a text file named .png is listed as
-    failing, not as planned; with --skip-existing a complete folder is listed as up to date.
-    """
-    import os
-
-    from cnnpipe.outputs import planned_files
-
-    out = console.stdout(pipe_width=120)
-    files = planned_files(config)
-    counts = {"to process": 0, "not an image": 0, "unreadable": 0, "up to date": 0}
-    for job in jobs:
-        folder = os.path.join(opts.out_root, *job.name.split("/"))
-        status, category, error = _plan(job, config, folder)
-        counts[category] += 1
-        if opts.as_json:  # JSON Lines and nothing else, as for a real run
-            record = {"input": {"path": job.source}, "status": status, "output": folder}
-            record.update({"error": error} if error else {"files": files} if
-                          status == "planned" else {})
-            out.file.write(_json_line(record))
-        elif not opts.quiet:
-            _print_plan(out, job, folder, error, status, files)
-    if not opts.quiet:
-        shown = [f"{n} {what}" for what, n in counts.items() if n or what == "to process"]
-        console.say(f"dry run: {', '.join(shown)}; nothing written")
-
-
-def _plan(job, config, folder):
-    """(status as a run would report it, count category, the reason it would fail or None)."""
-    from pathlib import Path
-
-    from cnnpipe import batch, io, outputs
-    from cnnpipe.errors import InputError, UnreadableInput
-
-    if job.error:  # found failing while discovered (a folder -r could not read)
-        return "failed", "unreadable", job.error
-    if config.extra.get("skip_existing"):
-        source_id = batch.fingerprint(job)
-        if source_id is not None and outputs.is_complete(Path(folder), config, source_id):
-            return "skipped", "up to date", None
-    try:
-        io.sniff(job.data if job.source == "-" else job.source)
-    except UnreadableInput as exc:
-        return "failed", "unreadable", str(exc)
-    except InputError as exc:
-        return "failed", "not an image", str(exc)
-    return "planned", "to process", None
-
-
-def _print_plan(out, job, folder, error, status, files) -> None:
-    # one line per path however long: scripts read this
-    def line(text):
-        out.print(printable(text), markup=False, highlight=False, soft_wrap=True)
-
-    label = "stdin" if job.source == "-" else job.source
-    if error:
-        line(f"{label}: would fail: {error}")
-    elif status == "skipped":
-        line(f"{label} -> {folder}/ (up to date: skipped by --skip-existing)")
-    else:
-        line(f"{label} -> {folder}/")
-        for name in files:
-            line(f"  {name}")
-
-
 def _execute(jobs, config, opts):
     """Run every job with a progress bar on a terminal; print failures and --json records.
 
@@ -271,7 +213,7 @@ def _execute(jobs, config, opts):
     out, err = console.stdout(pipe_width=120), console.stderr()
     notes = []
     opts.index_rows = [] if opts.html else None  # --html: a light line per input for index.html
-    progress = _progress(err, len(jobs))
+    progress = make_progress(err, len(jobs))
     task = progress.add_task("cnnpipe", total=len(jobs), current="") if progress else None
 
     def on_start(job):
@@ -282,13 +224,13 @@ def _execute(jobs, config, opts):
         if report["status"] == "failed" and config.network is None:  # not a pipeline file's
             report["error"] = as_flags(report["error"])
         if opts.as_json:
-            out.file.write(_json_line(report))
+            out.file.write(json_line(report))
             out.file.flush()
-        _keep_for_index(opts.index_rows, report)
+        keep_for_index(opts.index_rows, report)
         if report["status"] == "failed":
             _say_failure(progress.console if progress is not None else err, job, report)
         elif not notes and not opts.quiet:
-            notes.extend(filter(None, [_edge_keep_note([report], opts, config.network)]))
+            notes.extend(filter(None, [edge_keep_note([report], opts, config.network)]))
         if progress is not None:
             progress.advance(task)
 
@@ -330,10 +272,10 @@ def _finish(result, kernels, opts, elapsed, note=None) -> None:
 
     counts = result.counts
     if opts.html:
-        _batch_index(result.total, opts.index_rows, opts)
+        batch_index(result.total, opts.index_rows, opts)
     shown = result.rows and counts["ok"] and not result.interrupted  # no table about nothing
     if not opts.quiet and not opts.as_json and shown:
-        _show_results(console.stdout(pipe_width=120), kernels, result.rows, opts.table_max)
+        show_results(console.stdout(pipe_width=120), kernels, result.rows, opts.table_max)
     if not opts.quiet or result.interrupted:
         why = "interrupted" if result.interrupted else "--fail-fast"
         extra = f", {result.not_started} not started ({why})" if result.not_started else ""
@@ -348,132 +290,3 @@ def _finish(result, kernels, opts, elapsed, note=None) -> None:
         return
     if counts["failed"]:
         raise Reported(ExitCode.USAGE if result.usage_only else ExitCode.FAILED)
-
-
-def _edge_keep_note(reports, opts, network) -> str | None:
-    """Where --edge keep gave a larger pooled map than PyTorch's default would, say so once.
-
-    A PyTorch user expects ``ceil_mode=False``: a 5x5 map pooled 2x2 is 2x2 there, 3x3 here.
-    """
-    from cnnpipe.numbers import SIZE_ORDER, shape_text
-    from cnnpipe.ops import pool_output_shape
-    from cnnpipe.render.shapes import CEIL_MODE_NOTE
-
-    if network is not None:
-        params_of = {layer.number: layer.params for layer in network.layers}
-    else:
-        params_of = {None: build_params(window=opts.window, stride=opts.stride, edge=opts.edge,
-                                        pool_mode=opts.pool_mode)}
-    for report in reports:
-        if report["status"] != "ok":
-            continue
-        before = {}
-        for entry in report.get("maps", ()):
-            key = (entry.get("layer"), entry["kernel"])
-            params = params_of.get(entry.get("layer"))
-            if entry["stage"] != "pool" or params is None:
-                before[key] = entry["shape"][-2:]
-                continue
-            if params.edge != "keep" or key not in before:
-                continue
-            n_hw, out_hw = tuple(before[key]), tuple(entry["shape"][-2:])
-            try:
-                floor_hw = pool_output_shape(n_hw, params.window, params.stride, "drop")
-            except ValueError:
-                floor_hw = None
-            if floor_hw != out_hw:
-                theirs = ("refused (no whole window)" if floor_hw is None
-                          else shape_text(floor_hw))
-                return (f"--edge keep pooled a {shape_text(n_hw)} ({SIZE_ORDER}) map to "
-                        f"{shape_text(out_hw)}, PyTorch's default {theirs}: --edge keep is "
-                        f"{CEIL_MODE_NOTE}")
-    return None
-
-
-def _keep_for_index(rows, report) -> None:
-    if rows is not None:
-        rows.append({"input": {"path": (report.get("input") or {}).get("path")},
-                     "status": report["status"], "output": report.get("output"),
-                     **({"error": report["error"]} if "error" in report else {})})
-
-
-def _batch_index(n_inputs, reports, opts) -> None:
-    """--html on a batch (several inputs, or a directory): OUT/index.html links every report."""
-    import os
-
-    if n_inputs > 1 or any(os.path.isdir(i) for i in opts.inputs if i != "-"):
-        from cnnpipe.outputs.report import write_index
-
-        index = write_index(opts.out_root, reports)
-        if not opts.quiet:
-            console.stderr().print(f"cnnpipe: batch report {index}", markup=False,
-                                   highlight=False, soft_wrap=True)
-
-
-_LAYER_OPTIONS = ("kernel_specs", "random_n", "seed", "random_size", "conv_stride", "padding",
-                  "pad_mode", "dilation", "flip", "activation", "leak", "pool_mode", "window",
-                  "stride", "edge")
-
-
-def _refuse_layer_options(ctx):
-    """With --pipeline the file decides every layer; a layer option too would be ambiguous."""
-    from click.core import ParameterSource
-
-    for param in ctx.command.params:
-        if param.name in _LAYER_OPTIONS and ctx.get_parameter_source(param.name) not in (
-                ParameterSource.DEFAULT, None):
-            raise click.UsageError(f"{param.opts[-1]} cannot be combined with --pipeline; set it "
-                                   "per layer in the pipeline file")
-
-
-def _progress(err, total):
-    if total <= 1 or not err.is_terminal:
-        return None
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
-    class RateColumn(ProgressColumn):
-        def render(self, task):
-            speed = task.finished_speed or task.speed
-            return Text("   -/s" if speed is None else f"{speed:5.1f}/s", style="cyan")
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                    TextColumn("{task.fields[current]}", markup=False),
-                    console=err, transient=True)
-
-
-def _json_line(report: dict) -> str:
-    import json
-
-    # json leaves DEL, C1 controls and U+2028 raw: escaped too, the value unchanged
-    return json_safe(json.dumps(report, ensure_ascii=False, separators=(",", ":"))) + "\n"
-
-
-def _show_results(out, kernels, reports, table_max):
-    from cnnpipe.render import tables
-
-    out.print(tables.detectors_table(kernels))
-    ok = [r for r in reports if r["status"] != "failed"]
-    if len(reports) == 1 and ok:
-        report = ok[0]
-        small = [m for m in report["maps"] if "values" in m
-                 and max(m["shape"][-2:]) <= table_max and len(m["shape"]) == 2]
-        import numpy as np
-
-        for entry in small:
-            title = " · ".join([entry["stage"]] + ([entry["kernel"]] if entry["kernel"] else [])
-                               + ["×".join(map(str, entry["shape"]))])
-            out.print(tables.matrix_table(np.asarray(entry["values"]), title=title))
-        out.print(tables.summary_table(report, title=f"{report['input'].get('path')} -> "
-                                                     f"{report['output']}"))
-    elif len(reports) > 1:
-        out.print(tables.batch_table(reports))
