@@ -178,6 +178,17 @@ def test_batch_index_links_reports_and_lists_failures(invoke, tmp_path):
     assert "2 ok, 0 skipped, 1 failed" in index
 
 
+def test_the_batch_index_path_is_said_even_with_quiet(invoke, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "a.png", np.arange(64).reshape(8, 8))
+    write_png(photos / "b.png", np.arange(100).reshape(10, 10))
+    result = invoke("run", photos, "--html", "-q", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"cnnpipe: batch report {tmp_path / 'out' / 'index.html'}"
+
+
 def test_a_single_file_gets_no_index(invoke, tmp_path):
     invoke("run", SAMPLES / "tutorial.csv", "--html", "-o", tmp_path)
     assert not (tmp_path / "index.html").exists()

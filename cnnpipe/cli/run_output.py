@@ -115,6 +115,6 @@ def batch_index(n_inputs, reports, opts) -> None:
         from cnnpipe.outputs.report import write_index
 
         index = write_index(opts.out_root, reports)
-        if not opts.quiet:
-            console.stderr().print(f"cnnpipe: batch report {index}", markup=False,
-                                   highlight=False, soft_wrap=True)
+        # said even with -q: -q silences progress, never the path of a file written
+        console.stderr().print(f"cnnpipe: batch report {index}", markup=False,
+                               highlight=False, soft_wrap=True)
