@@ -55,15 +55,15 @@ def _folder_name(ctx, param, value):
 
 @click.command()
 @click.argument("inputs", nargs=-1, metavar="INPUT...")
-@click.option("--name", "stdin_name", default=None, metavar="NAME", callback=_folder_name,
-              help="Folder name for standard input's results (OUT/NAME/; default stdin). "
-                   "Needs - as the only INPUT.")
 @kernel_options
 @conv_options
 @activation_options
 @pool_options
 @layer_source_options
 @output_options
+@click.option("--name", "stdin_name", default=None, metavar="NAME", callback=_folder_name,
+              help="Folder name for standard input's results (OUT/NAME/; default stdin). "
+                   "Needs - as the only INPUT.")
 @limit_options
 @batch_options
 @report_options
