@@ -36,7 +36,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _timing import command_ms, median_ms
+from _split import split
+from _timing import command_ms, interleaved_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,6 +49,7 @@ from cnnpipe.ops import conv2d, pool2d, relu  # noqa: E402
 DETECTORS = ("box", "gaussian", "sharpen", "laplacian", "laplacian-8", "sobel-x", "sobel-y",
              "prewitt-x")
 CORES = os.cpu_count() or 1
+NOTES: list[str] = []  # lines printed under the tables
 
 
 
@@ -154,14 +156,12 @@ def core_rows(size, repeat):
     k = np.stack([kern.weights for kern in kernels]).astype(np.float32)
     expected = ours_ops(x, k)[2]
 
-    ours = median_ms(lambda: ours_ops(x, k), repeat)
-    rows = [("cnnpipe ops (conv2d, relu, pool2d)", ours),
-            ("cnnpipe pipeline (iter_detectors)", median_ms(lambda: ours_pipeline(x, kernels),
-                                                              repeat))]
+    contenders = [("cnnpipe ops (conv2d, relu, pool2d)", lambda: ours_ops(x, k)),
+                  ("cnnpipe pipeline (iter_detectors)", lambda: ours_pipeline(x, kernels))]
+    rows = []
     peers = [("NumPy im2col (sliding_window_view)", (numpy_im2col, None))]
-    torch_default, torch_plain = make_torch(True), make_torch(False)
-    peers.append(("PyTorch default", torch_default))
-    peers.append(("PyTorch oneDNN off", torch_plain))
+    peers.append(("PyTorch default", make_torch(True)))
+    peers.append(("PyTorch oneDNN off", make_torch(False)))
     peers.append(("OpenCV filter2D per detector + NumPy", make_opencv()))
     scipy_run = make_scipy()
     peers.append(("SciPy ndimage.correlate per detector", scipy_run and (scipy_run, None)))
@@ -173,9 +173,34 @@ def core_rows(size, repeat):
         got = fn(x, k)[2]
         if not np.allclose(got, expected, rtol=1e-4, atol=1e-4):
             raise SystemExit(f"{label} disagrees with cnnpipe on the pooled maps")
-        ms = median_ms(lambda fn=fn: fn(x, k), repeat)
-        rows.append((label + (f" {version}" if version else ""), ms))
+        contenders.append((label + (f" {version}" if version else ""),
+                           lambda fn=fn: fn(x, k)))
+    copy_label, copy = copy_row(k.shape[0], size)
+    contenders.append((copy_label, copy))
+    times = interleaved_ms([fn for _, fn in contenders], repeat)
+    rows = [(label, ms) for (label, _), ms in zip(contenders, times, strict=True)] + rows
+    ours = times[0]
+    copy_ms = times[-1]
+    gbs = map_bytes(k.shape[0], size) / copy_ms / 1e6
+    NOTES.append(f"{size}x{size}: the maps occupy {map_bytes(k.shape[0], size) / 2**20:.0f} MiB;"
+                 f" a NumPy copy writes that many in {copy_ms:.0f} ms ({gbs:.1f} GB/s), so the"
+                 f" ops take {ours / copy_ms:.2f}x and the pipeline {times[1] / copy_ms:.2f}x"
+                 " the time of writing the maps once")
     return f"core {size}x{size}, 8 detectors 3x3, ReLU, max pool 2x2/2", rows, ours
+
+
+def map_bytes(n_kernels, size):
+    """Bytes of the conv, ReLU and pooled maps of the core case (3x3 valid, pool 2x2 keep)."""
+    side = size - 2
+    return 4 * n_kernels * (2 * side * side + (-(-side // 2)) ** 2)
+
+
+def copy_row(n_kernels, size):
+    """A NumPy copy of as many bytes as the maps occupy, into a new array as the ops write
+    theirs: how long merely writing the maps once takes on this machine."""
+    nbytes = map_bytes(n_kernels, size)
+    src = np.ones(nbytes // 4, dtype=np.float32)
+    return f"NumPy copy of the maps' bytes ({nbytes / 2**20:.0f} MiB)", src.copy
 
 
 # --- end to end ------------------------------------------------------------------------
@@ -224,19 +249,29 @@ def end_to_end_rows(size, repeat, workdir: Path, png_levels: bool):
     photo = workdir / f"photo-{size}.png"
     make_photo(photo, size)
     out = workdir / "cnnpipe-out"
-    ours = command_ms(cnnpipe_command(photo, out), repeat, env)
-    files = sorted(p for p in out.rglob("*") if p.is_file())
-    rows = [(f"cnnpipe run ({len(files)} files, PNG level 1)", ours)]
+    contenders = [("cnnpipe run", cnnpipe_command(photo, out), env)]
     magick = find_imagemagick()
-    if magick is None:
-        rows.append(("ImageMagick convert", "not installed"))
-    else:
+    if magick is not None:
         exe, version = magick
         im_out = workdir / "magick-out"
         im_out.mkdir(exist_ok=True)
-        theirs = command_ms(imagemagick_command(exe, photo, im_out), max(1, repeat // 2))
-        rows.append((f"ImageMagick {version} convert ({len(list(im_out.iterdir()))} files)",
-                     theirs))
+        contenders.append((f"ImageMagick {version} convert", imagemagick_command(exe, photo,
+                                                                                 im_out), None))
+    times = interleaved_ms([lambda c=c, e=e: subprocess.run(c, check=True, capture_output=True,
+                                                            env=e)
+                            for _, c, e in contenders], repeat)
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    rows = [(f"cnnpipe run ({len(files)} files, PNG level 1)", times[0])]
+    if magick is None:
+        rows.append(("ImageMagick convert", "not installed"))
+    else:
+        rows.append((f"{contenders[1][0]} ({len(list(im_out.iterdir()))} files)", times[1]))
+    ours = times[0]
+    phases = split(photo, DETECTORS, max(3, repeat // 2), env)
+    for phase, ms in phases.items():
+        rows.append((f"  split: {phase}" + (" (wall)" if phase == "start-up" else " (CPU)"),
+                     ms))
+    rows.append(("  split: sum of the phases", sum(phases.values())))
     if png_levels:
         for level in (1, 6, 9):
             level_out = workdir / f"level-{level}"
@@ -245,6 +280,9 @@ def end_to_end_rows(size, repeat, workdir: Path, png_levels: bool):
             total = sum(p.stat().st_size for p in level_out.rglob("*.png"))
             rows.append((f"cnnpipe run --png-compression {level} ({total / 1e6:.1f} MB of PNG)",
                          ms))
+    NOTES.append("split: each phase of one run in-process on one thread, as CPU ms"
+                 " (start-up: wall ms of a fresh interpreter importing what run imports);"
+                 " the run overlaps phases in threads, so its wall time is below the sum")
     return f"end to end {size}x{size} photo, 8 detectors, every file", rows, ours
 
 
@@ -294,6 +332,8 @@ def main():
                                           args.png_levels))
     for table in tables:
         print_table(*table)
+    for note in NOTES:
+        print(note)
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("ms = median wall time; ratio = row / first cnnpipe row (above 1: cnnpipe is faster)")
 

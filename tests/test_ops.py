@@ -479,3 +479,26 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("mode", ["max", "mean", "sum", "min", "l2"])
+@pytest.mark.parametrize("window, stride, edge", [(2, 2, "keep"), (3, 2, "keep"), (3, 2, "drop")])
+def test_pool_and_relu_in_bands_on_threads_match_the_reference(monkeypatch, mode, window, stride,
+                                                               edge):
+    # Large maps are pooled a band of rows at a time, and relu'd, on several threads; force
+    # that on a small stack of maps (bands of one or two output rows, odd sizes, partial
+    # windows at the bottom edge) and check every cell against the slow loops.
+    from cnnpipe.ops import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "PARALLEL_MIN_CELLS", 1)
+    monkeypatch.setattr(pool_module, "POOL_BAND_BYTES", 4 * 13 * 2)
+    monkeypatch.setattr(pool_module, "CORES", 3)
+    rng = np.random.default_rng(11)
+    maps = rng.normal(size=(3, 11, 13)).astype(np.float32)
+    rectified = relu(maps)
+    assert_array_equal(rectified, np.where(maps > 0, maps, 0))
+    assert_allclose(relu(maps, leak=0.1), np.where(maps > 0, maps, 0.1 * maps), rtol=1e-6)
+    pooled = pool2d(rectified, window, stride=stride, mode=mode, edge=edge)
+    for m in range(3):
+        expected = ref_pool2d(rectified[m].astype(np.float64), window, stride, mode, edge)
+        assert_allclose(pooled[m], expected, rtol=1e-5, atol=1e-6)

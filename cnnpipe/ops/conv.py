@@ -15,6 +15,7 @@ import numpy as np
 
 from cnnpipe.errors import ParameterError
 from cnnpipe.ops import engines as _conv_fast
+from cnnpipe.ops import pool as _pool
 from cnnpipe.ops.args import as_choice, as_padding, as_pair, padding_sides
 
 __all__ = ["conv2d", "relu", "resolve_padding", "conv_output_shape", "convolve",
@@ -298,15 +299,32 @@ def relu(x, *, leak=0.0):
     """
     if isinstance(leak, bool) or not isinstance(leak, numbers.Real) or not np.isfinite(leak):
         raise ParameterError(f"`leak` must be a finite number (got {leak!r})")
-    return rectify(_as_float_array(x, "x"), float(leak))
+    return rectify(_as_float_array(x, "x"), float(leak), threads=_pool.CORES)
 
 
-def rectify(x, leak):
-    """:func:`relu` of a float32 array with a finite ``leak`` (nothing is checked again)."""
+def rectify(x, leak, threads=1):
+    """:func:`relu` of a float32 array with a finite ``leak`` (nothing is checked again),
+    on up to ``threads`` threads for a large array (each takes a band of rows)."""
+    if threads > 1 and x.ndim >= 2 and x.size >= _pool.PARALLEL_MIN_CELLS:
+        out = np.empty(x.shape, dtype=np.float32)
+        rows, targets = x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1])
+        step = max(1, -(-rows.shape[0] // (4 * threads)))
+        bands = [(r0, min(rows.shape[0], r0 + step)) for r0 in range(0, rows.shape[0], step)]
+        _pool._run_bands(lambda r0, r1: _rectify(rows[r0:r1], leak, targets[r0:r1]), bands,
+                         threads)
+        return out
+    return _rectify(x, leak)
+
+
+def _rectify(x, leak, out=None):
     if leak == 0:
-        return np.maximum(x, np.float32(0))
+        return np.maximum(x, np.float32(0), out=out)
     if 0 < leak <= 1:
         # For 0 < leak <= 1, leaky ReLU is max(x, leak * x): one temporary, no mask.
-        out = np.multiply(x, np.float32(leak))
+        out = np.multiply(x, np.float32(leak), out=out)
         return np.maximum(x, out, out=out)
-    return np.where(x > 0, x, x * np.float32(leak)).astype(np.float32, copy=False)
+    result = np.where(x > 0, x, x * np.float32(leak)).astype(np.float32, copy=False)
+    if out is None:
+        return result
+    out[...] = result
+    return out

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import numbers
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from cnnpipe.errors import ParameterError
 from cnnpipe.ops.args import EDGES, as_choice, pool_args
+
+CORES = os.cpu_count() or 1  # the thread budget of the public pool2d
 
 
 def _check_positive(value, name):
@@ -201,21 +205,34 @@ def pool2d(x, window=2, stride=None, mode="max", edge="keep"):
            [13., 15.]], dtype=float32)
     """
     window, stride, mode, edge = pool_args(window, stride, mode, edge)
-    return pool(_as_map(x), window, stride, mode, edge)
+    return pool(_as_map(x), window, stride, mode, edge, threads=CORES)
 
 
-def pool(x, window, stride, mode, edge):
+def pool(x, window, stride, mode, edge, threads=1):
     """:func:`pool2d` of a float32 array, with arguments already read by
-    :func:`~cnnpipe.ops.args.pool_args` (nothing is checked again)."""
+    :func:`~cnnpipe.ops.args.pool_args` (nothing is checked again). ``threads``:
+    the most threads to use."""
     (kh, kw), (sh, sw) = window, stride
     oh, ow = output_shape(x.shape[-2:], window, stride, edge)
     n_h, n_w = x.shape[-2:]
     reduce = {"max": np.maximum, "min": np.minimum}.get(mode, np.add)
-    # Every mode is separable: reduce the rows of each window first, then its
-    # columns. k_h + k_w passes over strided views instead of k_h * k_w.
-    if mode == "l2":
-        x = np.square(x)  # a new array: the caller's x is left alone
-    out = _reduce_axis(_reduce_axis(x, -2, kh, sh, oh, reduce), -1, kw, sw, ow, reduce)
+    out = np.empty((*x.shape[:-2], oh, ow), dtype=np.float32)
+    maps, targets = x.reshape(-1, n_h, n_w), out.reshape(-1, oh, ow)
+
+    def band(m, r0, r1):
+        # Every mode is separable: reduce the rows of each window first, then its
+        # columns. k_h + k_w passes over strided views instead of k_h * k_w, on a
+        # band of rows small enough that the row pass's result is still in cache.
+        rows = maps[m, r0 * sh : min(n_h, (r1 - 1) * sh + kh)]
+        if mode == "l2":
+            rows = np.square(rows)  # a new array: the caller's x is left alone
+        partial = _reduce_axis(rows, -2, kh, sh, r1 - r0, reduce)
+        targets[m, r0:r1] = _reduce_axis(partial, -1, kw, sw, ow, reduce)
+
+    step = max(1, POOL_BAND_BYTES // max(1, sh * n_w * 4))
+    bands = [(m, r0, min(oh, r0 + step)) for m in range(maps.shape[0])
+             for r0 in range(0, oh, step)]
+    _run_bands(band, bands, threads if x.size >= PARALLEL_MIN_CELLS else 1)
     if mode == "mean":
         if (oh - 1) * sh + kh <= n_h and (ow - 1) * sw + kw <= n_w:
             out /= np.float32(kh * kw)
@@ -224,6 +241,34 @@ def pool(x, window, stride, mode, edge):
     elif mode == "l2":
         np.sqrt(out, out=out)
     return out
+
+
+#: Input bytes pooled per band (one map's rows): the row pass's result stays in L2.
+POOL_BAND_BYTES = 1 << 18
+#: Maps smaller than this many cells are pooled on one thread.
+PARALLEL_MIN_CELLS = 1 << 20
+
+
+def _run_bands(fn, bands, threads):
+    """``fn(*band)`` for every band, on up to ``threads`` threads (numpy releases the GIL);
+    each thread takes a contiguous run of bands, under the caller's numpy error state."""
+    workers = min(threads, len(bands))
+    if workers <= 1:
+        for b in bands:
+            fn(*b)
+        return
+    state = np.geterr()
+
+    def run(part):
+        with np.errstate(**state):
+            for b in part:
+                fn(*b)
+
+    edges = [len(bands) * i // workers for i in range(workers + 1)]
+    with ThreadPoolExecutor(workers) as pool_threads:
+        for future in [pool_threads.submit(run, bands[edges[i]:edges[i + 1]])
+                       for i in range(workers)]:
+            future.result()
 
 
 def pool_provenance(x2d, window=2, stride=None, mode="max", edge="keep"):
