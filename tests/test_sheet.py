@@ -389,7 +389,7 @@ def test_non_negative_map_is_clipped_only_at_the_top():
 @pytest.mark.parametrize("size", [1, 2, 7, 1000, 4097])
 @pytest.mark.parametrize("q", [0, 37.5, 99.5, 100])
 def test_clip_percentile_matches_numpy_percentile(size, q):
-    from cnnpipe.pictures.mapping import _percentile
+    from cnnpipe.pictures.ranges import _percentile
 
     values = np.abs(np.random.default_rng(size).standard_normal(size)).astype(np.float32)
     expected = np.percentile(values.astype(np.float64), q)

@@ -104,26 +104,39 @@ def render_frame(walk: Walk, step: Step) -> Image.Image:
     in_rows, in_cols, out_rows, out_cols = grid_extent(walk)
     image = Image.new("RGB", (width, height), _WHITE)
     draw = ImageDraw.Draw(image)
-    big, small, tiny = _font(16), _font(14), _font(10)
-
     left_x, top_y = MARGIN, MARGIN + TITLE
     right_x = MARGIN + cell * in_cols + GAP
     conv_stage = step.stage == "conv"
     grid = walk.padded if conv_stage else walk.activated
     output = walk.conv if conv_stage else walk.pooled
-    top, _, left, _ = walk.padding if conv_stage else (0, 0, 0, 0)
 
-    if conv_stage:
+    in_title, out_title = _titles(walk, step, grid, output)
+    draw.text((left_x, MARGIN), in_title, font=_font(14), fill=_INK)
+    draw.text((right_x, MARGIN), out_title, font=_font(14), fill=_INK)
+    _draw_input(draw, walk, step, grid, (left_x, top_y), cell)
+    _draw_output(draw, step, output, (right_x, top_y), cell)
+    footer_y = top_y + cell * max(in_rows, out_rows) + 10
+    _draw_footer(draw, step, footer_y, width)
+    return image
+
+
+def _titles(walk: Walk, step: Step, grid, output) -> tuple[str, str]:
+    """The captions above the two grids, sizes width first."""
+    if step.stage == "conv":
         in_title = f"input {_size(walk.image.shape)} (WxH)"
         if walk.padded.shape != walk.image.shape:
             in_title += " (grey: padding)"
-        out_title = f"feature map {_size(output.shape)}"
-    else:
-        in_title = f"feature map after activation {_size(grid.shape)} (WxH)"
-        out_title = f"pooled ({step.mode}) {_size(output.shape)}"
-    draw.text((left_x, MARGIN), in_title, font=small, fill=_INK)
-    draw.text((right_x, MARGIN), out_title, font=small, fill=_INK)
+        return in_title, f"feature map {_size(output.shape)}"
+    return (f"feature map after activation {_size(grid.shape)} (WxH)",
+            f"pooled ({step.mode}) {_size(output.shape)}")
 
+
+def _draw_input(draw, walk: Walk, step: Step, grid, origin, cell: int) -> None:
+    """The grid the window moves over: its cells, the window's weights, the red box."""
+    left_x, top_y = origin
+    big, small, tiny = _font(16), _font(14), _font(10)
+    conv_stage = step.stage == "conv"
+    top, _, left, _ = walk.padding if conv_stage else (0, 0, 0, 0)
     in_window = _window_cells(step)
     winner = _winner(step)
     # Cells the pooling box covers past the map's edge, drawn outside the grid.
@@ -153,6 +166,10 @@ def render_frame(walk: Walk, step: Step) -> Image.Image:
     x1, y1 = left_x + step.col1 * cell, top_y + step.row1 * cell
     draw.rectangle((x0, y0, x1, y1), outline=_BOX, width=3)
 
+
+def _draw_output(draw, step: Step, output, origin, cell: int) -> None:
+    """The map being filled: cells done so far, the current one boxed."""
+    right_x, top_y = origin
     for r in range(output.shape[0]):
         for c in range(output.shape[1]):
             box = _cell_box(right_x, top_y, r, c, cell)
@@ -161,20 +178,22 @@ def render_frame(walk: Walk, step: Step) -> Image.Image:
             fill = _CURRENT if current else (_FILLED if done else _EMPTY)
             draw.rectangle(box, fill=fill, outline=_GRID)
             if done or current:
-                _centered(draw, box, _num(output[r, c]), big, _INK)
+                _centered(draw, box, _num(output[r, c]), _font(16), _INK)
     draw.rectangle(_cell_box(right_x, top_y, step.out_row, step.out_col, cell), outline=_BOX,
                    width=3)
 
-    footer_y = top_y + cell * max(in_rows, out_rows) + 10
-    stage_name = "Convolution" if conv_stage else "Pooling"
+
+def _draw_footer(draw, step: Step, footer_y: int, width: int) -> None:
+    """Where the window is, then the arithmetic (shortened until it fits)."""
+    stage_name = "Convolution" if step.stage == "conv" else "Pooling"
     where = (f"{stage_name} step {step.number}/{step.total}: window rows {step.row0}-"
              f"{step.row1 - 1}, cols {step.col0}-{step.col1 - 1} -> cell "
              f"({step.out_row}, {step.out_col})")
     if step.partial:
         where += ", partial window"
-    draw.text((MARGIN, footer_y), where, font=small, fill=_INK)
-    draw.text((MARGIN, footer_y + 24), _fit(step, big, width - 2 * MARGIN), font=big, fill=_BOX)
-    return image
+    draw.text((MARGIN, footer_y), where, font=_font(14), fill=_INK)
+    draw.text((MARGIN, footer_y + 24), _fit(step, _font(16), width - 2 * MARGIN), font=_font(16),
+              fill=_BOX)
 
 
 def _window_cells(step: Step) -> set[tuple[int, int]]:

@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 
 from cnnpipe.errors import ParameterError
 from cnnpipe.numbers import SIZE_ORDER, format_number, shape_text
-from cnnpipe.pictures.colormaps import lut
+from cnnpipe.pictures.colorbar import BAR_GAP, BAR_H, TICK_LEN, colorbar_geometry, draw_colorbar
 from cnnpipe.pictures.kernel_picture import kernel_image
 from cnnpipe.pictures.mapping import to_png_pixels
 from cnnpipe.pictures.text import font, plain, wrap
@@ -51,8 +51,6 @@ TICK_FONT = 13
 TITLE_FONT = 20
 LINE = 20  # label line height at LABEL_FONT
 TITLE_LINE = TITLE_FONT + 8
-BAR_GAP, BAR_H, TICK_LEN = 6, 12, 4
-ARROW_W = 8  # the end arrows of a clipped colour bar
 KERNEL_VALUES_UP_TO = 7
 BACKGROUND = (255, 255, 255)
 INK = (30, 30, 30)
@@ -331,23 +329,12 @@ class OverviewSheet:
         img_top = y + n_lines * LINE + 4
         image_box = (x, img_top, x + tw, img_top + th)  # top-left: sizes compare at a glance
         bottom = img_top + image_h
-        bar_box, ticks, shown = None, [], None
-        cut = (panel.mapping or {}).get("clipped") or {}
-        below, above = bool(cut.get("below")), bool(cut.get("above"))
-        if panel.mapping is not None:
-            by = img_top + image_h + BAR_GAP
-            shown = (float(panel.mapping["lo"]), float(panel.mapping["hi"]))
-            lo, hi = shown
-            bar_w = max(tw, MIN_COLUMN)
-            bar_box = (x + (ARROW_W if below else 0), by,
-                       x + bar_w - (ARROW_W if above else 0), by + BAR_H)
-            left, right = bar_box[0], bar_box[2] - 1
-            lo_text = ("<=" if below else "") + format_number(lo)
-            hi_text = (">=" if above else "") + format_number(hi)
-            ticks = [(left, lo_text), (right, hi_text)]
-            if lo < 0 < hi:
-                ticks.insert(1, (left + round((0 - lo) / (hi - lo) * (right - left)), "0"))
-            bottom = by + BAR_H + TICK_LEN + LINE
+        bar = colorbar_geometry(panel.mapping, x, img_top + image_h + BAR_GAP,
+                                max(tw, MIN_COLUMN))
+        bar_box, ticks, shown, (below, above) = (bar["box"], bar["ticks"], bar["shown"],
+                                                 bar["clipped_ends"])
+        if bar_box is not None:
+            bottom = bar_box[3] + TICK_LEN + LINE
         return {"row": r, "col": c, "kernel": kernel, "stage": panel.stage, "labels": labels,
                 "label_box": label_box, "image_box": image_box, "colorbar_box": bar_box,
                 "ticks": ticks, "shown": shown, "clipped": below or above,
@@ -376,7 +363,8 @@ class OverviewSheet:
             if p["col"] > 0:
                 self._arrow(draw, p)
             if p["colorbar_box"] is not None:
-                self._colorbar(sheet, draw, p, tick_font)
+                draw_colorbar(sheet, draw, p["colorbar_box"], panel.mapping, p["ticks"],
+                              p["clipped_ends"], tick_font)
         if geo["footer"]:
             lines = geo["footer"].split("\n")
             top = geo["size"][1] - MARGIN - len(lines) * LINE
@@ -390,41 +378,6 @@ class OverviewSheet:
         x0, x1 = x - GAP + 8, x - 8
         draw.line((x0, y, x1 - 4, y), fill=MUTED, width=2)
         draw.polygon([(x1, y), (x1 - 7, y - 5), (x1 - 7, y + 5)], fill=MUTED)
-
-    def _colorbar(self, sheet: Image.Image, draw, p: dict, face) -> None:
-        bx, by, br, bb = p["colorbar_box"]
-        mapping = p["_panel"].mapping
-        ramp = np.rint(np.linspace(0, 255, br - bx)).astype(np.int64)
-        if mapping.get("channels") == "rgb":
-            # One ramp per channel: each of R, G, B uses the same lo..hi.
-            bar = np.zeros((bb - by, br - bx, 3), dtype=np.uint8)
-            for c, rows in enumerate(np.array_split(np.arange(bb - by), 3)):
-                bar[rows, :, c] = ramp.astype(np.uint8)
-        else:
-            colours = lut(mapping.get("cmap", "gray"))[ramp]
-            bar = np.broadcast_to(colours[None, :, :], (bb - by, br - bx, 3))
-        sheet.paste(Image.fromarray(np.ascontiguousarray(bar)), (bx, by))
-        draw.rectangle((bx - 1, by - 1, br, bb), outline=FRAME)
-        below, above = p["clipped_ends"]
-        mid = (by + bb - 1) / 2
-        # An rgb bar's ends are all channels at 0 / at full: black and white.
-        rgb = mapping.get("channels") == "rgb"
-        if above:
-            end = (255, 255, 255) if rgb else tuple(int(c) for c in bar[0, -1])
-            draw.polygon([(br, by - 1), (br + ARROW_W - 1, mid), (br, bb)], fill=end,
-                         outline=FRAME)
-        if below:
-            start = (0, 0, 0) if rgb else tuple(int(c) for c in bar[0, 0])
-            draw.polygon([(bx - 1, by - 1), (bx - ARROW_W, mid), (bx - 1, bb)], fill=start,
-                         outline=FRAME)
-        texts = p["ticks"]
-        widths = [face.getlength(t) for _, t in texts]
-        if len(texts) == 3 and widths[0] + widths[1] + widths[2] + 12 > br - bx:
-            texts, widths = [texts[0], texts[2]], [widths[0], widths[2]]  # no room for "0"
-        for i, ((x, text), w) in enumerate(zip(texts, widths, strict=True)):
-            draw.line((x, bb, x, bb + TICK_LEN), fill=INK)
-            left = x if i == 0 else (x - w + 1 if i == len(texts) - 1 else x - w / 2)
-            draw.text((left, bb + TICK_LEN + 1), text, fill=INK, font=face)
 
     def to_png_bytes(self, compression: int = 1) -> bytes:
         """The rendered sheet as PNG bytes (zlib level `compression`, 0-9)."""
