@@ -10,7 +10,6 @@ from conftest import SAMPLES, load_manifest, write_png
 from PIL import Image
 from reference import ref_conv2d, ref_pool2d
 
-from cnnpipe import io
 from cnnpipe.pictures.colormaps import lut
 from cnnpipe.pictures.mapping import from_pixels, values_from_png
 
@@ -96,13 +95,28 @@ def test_every_png_turns_back_into_its_values(invoke, tmp_path, photo_png, cmap)
             assert np.max(np.abs(from_pixels(index, entry["mapping"]) - inside)) <= half + 1e-6
 
 
-def test_gray_pngs_also_decode_with_io_decode_png_values(invoke, tmp_path, photo_png):
+def test_gray_pngs_decode_with_their_clipped_cells_marked(invoke, tmp_path, photo_png):
+    # one decoder for every PNG: a gray map's clipped cells are masked like a colour map's
     run_ok(invoke, photo_png, "-k", "sobel-x", "-o", tmp_path, "--npy", "--cmap", "gray")
+    clipped = 0
     for entry in load_manifest(tmp_path / "cat")["maps"]:
-        values = io.decode_png_values(tmp_path / "cat" / entry["file"])
         m = entry["mapping"]
-        exact = np.clip(np.load(tmp_path / "cat" / entry["npy"]), m["lo"], m["hi"])
-        assert np.max(np.abs(values - exact)) <= one_level(m) + 1e-6
+        exact = np.load(tmp_path / "cat" / entry["npy"])
+        values = values_from_png(tmp_path / "cat" / entry["file"], masked=True)
+        beyond = (exact < m["lo"]) | (exact > m["hi"])
+        assert np.array_equal(np.ma.getmaskarray(values) & beyond, beyond), entry["file"]
+        known = ~np.ma.getmaskarray(values)
+        assert np.max(np.abs(values.data[known] - exact[known])) <= one_level(m) / 2 + 1e-6
+        clipped += int(beyond.sum())
+    assert clipped > 0  # the robust default range clipped some cells of this photo
+
+
+def test_a_png_not_written_by_cnnpipe_is_refused_in_one_line(tmp_path):
+    from cnnpipe.errors import InputError
+
+    path = write_png(tmp_path / "plain.png", photo())
+    with pytest.raises(InputError, match="no 'cnnpipe:mapping' text chunk"):
+        values_from_png(path)
 
 
 def test_default_colour_maps_and_colours_of_the_tutorial(invoke, tmp_path):
@@ -173,7 +187,9 @@ def test_sixteen_bit_maps_are_finer_and_round_trip(invoke, tmp_path, photo_png):
         exact = np.clip(np.load(folder / entry["npy"]), m["lo"], m["hi"])
         values = values_from_png(folder / entry["file"])
         assert np.max(np.abs(values - exact)) <= one_level(m) + 1e-6
-        assert np.max(np.abs(io.decode_png_values(folder / entry["file"]) - exact)) <= one_level(m)
+        beyond = (exact < m["lo"]) | (exact > m["hi"])  # 16-bit clipped cells are marked too
+        assert not (beyond & ~np.ma.getmaskarray(values_from_png(folder / entry["file"],
+                                                                 masked=True))).any()
 
 
 @pytest.mark.parametrize("args", [["--cmap", "viridis"], ["--color", "rgb"]])

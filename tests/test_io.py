@@ -30,7 +30,6 @@ from cnnpipe.io import (
     IMAGE_EXTENSIONS,
     MATRIX_EXTENSIONS,
     atomic_write,
-    decode_png_values,
     encode_png,
     load_image,
     load_matrix,
@@ -407,18 +406,6 @@ def test_encode_png_refuses_a_bad_filter_and_key():
 def test_encode_png_refuses_other_arrays(pixels):
     with pytest.raises(ParameterError, match="`pixels`"):
         encode_png(pixels)
-
-
-def test_decode_png_values_inverts_the_stored_mapping(tmp_path):
-    pixels = np.array([[0, 51, 255]], dtype=np.uint8)
-    mapping = {"lo": -2.0, "hi": 2.0, "levels": 255, "cmap": "gray"}
-    path = tmp_path / "map.png"
-    path.write_bytes(encode_png(pixels, text={"cnnpipe:mapping": json.dumps(mapping)}))
-    values = decode_png_values(path)
-    np.testing.assert_allclose(values, [[-2.0, -2.0 + 51 / 255 * 4, 2.0]], rtol=1e-6)
-    path.write_bytes(encode_png(pixels))
-    with pytest.raises(InputError, match="no 'cnnpipe:mapping'"):
-        decode_png_values(path)
 
 
 # --------------------------------------------------------------------------- atomic writes

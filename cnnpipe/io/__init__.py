@@ -25,8 +25,11 @@ public API and re-exports every public name:
 - ``images``: :func:`load_image` (sniffing, bombs, corruption);
 - ``pixels``: a decoded Pillow image as float32 values (every mode, said in notes);
 - ``matrix``: :func:`load_matrix`, :func:`save_matrix`, the one text-matrix separator rule;
-- ``png``: :func:`encode_png`, :func:`decode_png_values`, :func:`atomic_write`;
+- ``png``: :func:`encode_png`, :func:`atomic_write`;
 - ``jsonfile``: reading cnnpipe's own JSON files.
+
+Turning a map PNG back into values is :func:`cnnpipe.pictures.mapping.values_from_png`,
+the one decoder (it knows colour maps and the cells the display rule clipped).
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ from cnnpipe.io.matrix import load_matrix, save_matrix
 from cnnpipe.io.png import _open_png as open_png
 from cnnpipe.io.png import (
     atomic_write,
-    decode_png_values,
     encode_png,
     is_temp_name,
     read_png_text,
@@ -68,7 +70,6 @@ __all__ = [
     "encode_png",
     "read_png_text",
     "open_png",
-    "decode_png_values",
     "atomic_write",
     "sync_folder",
     "TEMP_MARKER",

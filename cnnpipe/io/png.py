@@ -18,7 +18,6 @@ from PIL import Image
 from cnnpipe.errors import InputError, OutputError, ParameterError
 from cnnpipe.io.common import (
     DEFAULT_MAX_PIXELS,
-    MAPPING_TEXT_KEY,
     TEMP_MARKER,
     _decode_error,
     _open_source,
@@ -197,29 +196,6 @@ def read_png_text(path) -> dict:
     fp, im = _open_png(path)
     with fp:
         return dict(im.text)
-
-
-def decode_png_values(path, *, key=MAPPING_TEXT_KEY) -> np.ndarray:
-    """Turn a cnnpipe map PNG back into float32 values, via its stored mapping.
-
-    The mapping is JSON under ``key``: ``value = lo + pixel / levels * (hi - lo)``.
-    Only gray maps can be inverted (a colour map would need the colour table).
-    """
-    fp, im = _open_png(path)
-    with fp:
-        raw = im.text.get(key)
-        if raw is None:
-            raise InputError(f"PNG has no {key!r} text chunk (not written by cnnpipe)")
-        try:
-            mapping = json.loads(raw)
-            lo, hi = float(mapping["lo"]), float(mapping["hi"])
-            levels = float(mapping.get("levels", 65535 if im.mode.startswith("I") else 255))
-        except (ValueError, KeyError, TypeError):
-            raise InputError(f"PNG {key!r} text chunk is not a valid mapping") from None
-        if im.mode not in ("L", "I;16", "I;16B", "I"):
-            raise InputError(f"only gray maps can be turned back into values (mode {im.mode})")
-        pixels = np.asarray(im).astype(np.float64)
-    return (lo + pixels / levels * (hi - lo)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- atomic writes
