@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import write_png
 from rich.console import Console
 
 from cnnpipe.cli import cli, main
@@ -191,3 +192,89 @@ def test_kernels_png_draws_every_kernel_with_diverging_colours(invoke, tmp_path)
     assert len(colours & table) > 20  # a 13x13 gabor in many diverging colours
     bad = invoke("kernels", "sobel-x", "--png", tmp_path / "k.jpg")
     assert bad.exit_code == 2 and not (tmp_path / "k.jpg").exists()
+
+
+# ------------------------------------------------------------- RGB first-layer banks
+
+
+def _rgb_bank(tmp_path):
+    """A hand-made (K, 3, 5, 5) bank like a trained conv1: luminance stripes, a colour stripe."""
+    r = np.arange(5) - 2
+    y, x = np.meshgrid(r, r, indexing="ij")
+    stripe = np.exp(-(x ** 2 + y ** 2) / 4.0) * np.cos(np.pi * x / 2)
+    bank = np.array([[stripe, stripe, stripe], [stripe, -stripe, 0.25 * stripe]])
+    np.save(tmp_path / "conv1.npy", bank)
+    return tmp_path / "conv1.npy", bank
+
+
+def test_rgb_patch_is_grey_at_zero_and_full_colour_at_the_largest_weight():
+    from cnnpipe.pictures.kernel_picture import rgb_patch
+
+    w = np.array([[[0.5, -2.0]], [[0.0, 1.0]], [[2.0, -1.0]]])  # (3, 1, 2)
+    expected = np.empty((1, 2, 3))
+    for c in range(3):
+        for j in range(2):
+            expected[0, j, c] = round(128 + 127 * w[c, 0, j] / 2.0)
+    np.testing.assert_array_equal(rgb_patch(w), expected)
+    assert rgb_patch(np.zeros((3, 2, 2))).tolist() == [[[128] * 3] * 2] * 2
+
+
+def test_kernels_png_draws_an_rgb_bank_as_colour_patches(invoke, tmp_path):
+    from PIL import Image
+
+    from cnnpipe.pictures.kernel_picture import rgb_patch
+
+    path, bank = _rgb_bank(tmp_path)
+    target = tmp_path / "bank.png"
+    result = invoke("kernels", path, "--png", target)
+    assert result.exit_code == 0, result.output
+    assert "2 kernel(s)" in result.stderr
+    with Image.open(target) as im:
+        colours = {tuple(c) for c in np.asarray(im.convert("RGB")).reshape(-1, 3)}
+    for filt in bank:  # every weight's colour is in the picture: each filter is a patch
+        assert {tuple(c) for c in rgb_patch(filt).reshape(-1, 3)} <= colours
+    # the red-green filter's centre weight (1, -1, 0.25) of extent 1: 128 + 127 * w
+    assert (255, 1, 160) in colours
+
+
+def test_run_applies_an_rgb_bank_to_a_colour_photo_like_a_cnn_layer(invoke, tmp_path):
+    from reference import ref_conv2d
+
+    path, bank = _rgb_bank(tmp_path)
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (12, 9, 3)).astype(np.uint8)
+    write_png(tmp_path / "p.png", photo)
+    out = tmp_path / "out"
+    result = invoke("run", tmp_path / "p.png", "-k", path, "--color", "rgb", "--npy", "-o", out,
+                    "-q")
+    assert result.exit_code == 0, result.output
+    x = photo.astype(np.float64) / 255
+    for i, filt in enumerate(bank):
+        conv = np.load(out / "p" / f"01-conv-conv1-{i + 1}.npy")
+        expected = sum(ref_conv2d(x[..., c], filt[c]) for c in range(3))  # summed over R, G, B
+        np.testing.assert_allclose(conv, expected, atol=1e-5)
+
+
+def test_run_refuses_an_rgb_bank_on_a_gray_input_in_one_line(invoke, tmp_path):
+    path, _ = _rgb_bank(tmp_path)
+    write_png(tmp_path / "p.png", np.zeros((8, 8, 3)))
+    result = invoke("run", tmp_path / "p.png", "-k", path, "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    line = result.stderr.splitlines()[0]  # then the batch summary: 0 processed, 1 failed
+    assert line.startswith(f"{tmp_path / 'p.png'}: kernel 'conv1-1' has 3 channels")
+    assert line.endswith("(use --color rgb for a 3-channel detector)")
+
+
+def test_the_channels_of_one_kernel_share_one_colour_scale():
+    from cnnpipe.pictures.colormaps import lut
+    from cnnpipe.pictures.kernel_picture import KERNEL_CMAP, kernel_image
+
+    w = np.array([[[1.0, -1.0]], [[0.5, 0.0]]])  # (2, 1, 2): the second channel is weaker
+    picture = np.asarray(kernel_image(w, values_up_to=0))
+    colours = {tuple(int(v) for v in c) for c in picture.reshape(-1, 3)}
+    table = lut(KERNEL_CMAP)
+    half = tuple(int(v) for v in table[round((0.5 / 1.0 + 1) / 2 * 255)])
+    assert half in colours  # 0.5 drawn as half of the kernel's extent 1,
+    # on a scale of its own the weaker channel's 0.5 would have been the full end colour
+    first_row = [tuple(int(v) for v in c) for c in picture[0]]
+    assert first_row.count(tuple(int(v) for v in table[255])) < picture.shape[1] // 3

@@ -451,9 +451,41 @@ def test_npy_2d_and_3d(tmp_path):
     np.testing.assert_array_equal(k.weights, rgb)
 
 
+def gabor_rgb_bank() -> np.ndarray:
+    """A hand-made first-layer bank (K, 3, 5, 5): a luminance edge, a red-green stripe, a blob."""
+    r = np.arange(5) - 2
+    y, x = np.meshgrid(r, r, indexing="ij")
+    stripe = np.exp(-(x ** 2 + y ** 2) / 4.0) * np.cos(np.pi * x / 2)
+    blob = np.exp(-(x ** 2 + y ** 2) / 2.0)
+    return np.array([[stripe, stripe, stripe], [stripe, -stripe, 0 * stripe],
+                     [-blob / 2, -blob / 2, blob]])
+
+
+def test_a_4d_npy_is_a_bank_of_detectors(tmp_path):
+    bank = gabor_rgb_bank()
+    np.save(tmp_path / "conv1.npy", bank)
+    found = parse_kernel_specs([str(tmp_path / "conv1.npy"), "sobel-x"])
+    assert [k.name for k in found] == ["conv1-1", "conv1-2", "conv1-3", "sobel-x"]
+    for k, w in zip(found, bank, strict=False):
+        assert k.shape == (3, 5, 5)
+        np.testing.assert_allclose(k.weights, w, rtol=1e-6)
+    assert "RGB 5x5" in found[1].description
+    named = parse_kernel_specs([f"edge={tmp_path / 'conv1.npy'}"])
+    assert [k.name for k in named] == ["edge-1", "edge-2", "edge-3"]
+    with pytest.raises(KernelError, match="bank of 3 detectors"):
+        kernel(str(tmp_path / "conv1.npy"))
+
+
+def test_a_bank_of_one_channel_detectors_gives_2d_kernels(tmp_path):
+    np.save(tmp_path / "gray.npy", np.arange(8.0).reshape(2, 1, 2, 2))
+    found = parse_kernel_specs([str(tmp_path / "gray.npy")])
+    assert [k.shape for k in found] == [(2, 2), (2, 2)]
+    np.testing.assert_array_equal(found[1].weights, [[4, 5], [6, 7]])
+
+
 @pytest.mark.parametrize("array, message", [
     (np.array([1.0, 2.0]), "1-D array"),
-    (np.zeros((2, 2, 2, 2)), "4-D array"),
+    (np.zeros((2, 2, 2, 2, 2)), "5-D array"),
     (np.zeros((0, 3)), "empty"),
     (np.array([[1 + 2j]]), "only real numbers"),
     (np.array([[1.0, np.inf]]), "NaN or infinite"),

@@ -20,7 +20,8 @@ RULES = (Rule("force", lambda p: p["png_path"] is not None,
                    "nothing else.")
 @click.option("--png", "png_path", default=None, metavar="FILE.png",
               help="Also draw the kernels (any size) as pictures into FILE.png: weights in "
-                   "diverging colours, written in the cells up to 9x9.")
+                   "diverging colours, written in the cells up to 9x9; a 3-channel (RGB) "
+                   "kernel as a colour patch, grey = 0.")
 @force_option("the --png file")
 def kernels(specs, as_json, png_path, force):
     """Show the built-in feature detectors (kernels) and their matrices.
@@ -32,7 +33,8 @@ def kernels(specs, as_json, png_path, force):
     \b
       sobel-x                     a built-in name
       "1,0,-1;2,0,-2;1,0,-1"      inline matrix: rows by ";", values by "," or spaces
-      edge.csv edge.txt edge.npy  a matrix file (.npy may be 3-D: C,kh,kw)
+      edge.csv edge.txt edge.npy  a matrix file (.npy may be 3-D: C,kh,kw, or a
+                                  4-D K,C,kh,kw bank: edge-1 .. edge-K)
       edge.mat                    libvips matrix file (weights divided by its scale)
       "3x3: -1,0,1,-2,0,2,-1,0,1" ImageMagick style (WxH: values; "3:" is 3x3)
       gaussian:SIGMA log:SIGMA dog:S1,S2 gabor:THETA,SIGMA,LAMBDA sobel:ANGLE box:N
@@ -48,6 +50,7 @@ def kernels(specs, as_json, png_path, force):
       cnnpipe kernels gaussian:2 "1,2;3,4" "edge=3x3: -1,0,1,-2,0,2,-1,0,1"
       cnnpipe kernels --json | python -m json.tool
       cnnpipe kernels gabor:45,2,6 log:1 --png kernels.png
+      cnnpipe kernels samples/rgb-bank.npy --png bank.png
     """
     import json
 

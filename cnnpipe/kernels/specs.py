@@ -132,7 +132,8 @@ def _imagemagick(match: re.Match, spec: str) -> np.ndarray:
     return fam.rows_to_array(rows, f"kernel '{spec}'")
 
 
-def _from_file(path: str, spec: str) -> Kernel:
+def _from_file(path: str, spec: str) -> list[Kernel]:
+    """One kernel from a file; K kernels (``STEM-1`` .. ``STEM-K``) from a (K, C, kh, kw) .npy."""
     suffix = os.path.splitext(path)[1].lower()
     try:
         size = os.stat(path).st_size
@@ -154,7 +155,8 @@ def _from_file(path: str, spec: str) -> Kernel:
     description = "from " + os.path.basename(path)
     try:
         if suffix == ".npy":
-            weights = fam.load_npy(path)
+            weights = fam.load_npy(path, ndims=(2, 3, 4), expected="2-D (kh, kw), 3-D "
+                                   "(C, kh, kw) or a 4-D (K, C, kh, kw) bank")
         elif suffix == ".mat":
             weights, detail = fam.load_mat(path)
             description += f" ({detail})"
@@ -163,7 +165,17 @@ def _from_file(path: str, spec: str) -> Kernel:
             weights = fam.rows_to_array(fam.split_rows(text, "\n;"), f"kernel file '{path}'")
     except PermissionError:
         raise KernelError(f"kernel file '{path}' cannot be read (permission denied)") from None
-    return Kernel(name, weights, description, str(path), spec)
+    if weights.ndim == 4:
+        return [Kernel(f"{name}-{i + 1}", w[0] if w.shape[0] == 1 else w,
+                       f"{description}[{i}], {_bank_shape(w)}", str(path), spec)
+                for i, w in enumerate(weights)]
+    return [Kernel(name, weights, description, str(path), spec)]
+
+
+def _bank_shape(w: np.ndarray) -> str:
+    """How a bank's detector is described: 'RGB 7x7' for 3 channels, else 'C x kh x kw'."""
+    channels, kh, kw = w.shape
+    return f"RGB {kw}x{kh} (WxH)" if channels == 3 else f"{channels} channels, {kw}x{kh} (WxH)"
 
 
 def _sobel_angle(angle: float) -> np.ndarray:
@@ -198,8 +210,9 @@ def _unknown(text: str, spec: str) -> KernelError:
                        "(see `cnnpipe kernels`)")
 
 
-def _named(text: str, spec: str) -> Kernel | None:
-    """``NAME=SPEC`` read into a kernel named NAME; None when ``text`` is no such form."""
+def _named(text: str, spec: str) -> list[Kernel] | None:
+    """``NAME=SPEC`` read into a kernel named NAME (a bank: NAME-1 .. NAME-K); None when
+    ``text`` is no such form."""
     if "=" not in text:
         return None
     name_part, rest = text.split("=", 1)
@@ -211,7 +224,10 @@ def _named(text: str, spec: str) -> Kernel | None:
                           "letters or digits a file name can keep (a-z, 0-9); use a-z, "
                           "0-9 and -")
     inner, _ = _parse(rest)
-    return Kernel(name, inner.weights, inner.description, inner.source, spec)
+    if len(inner) > 1:  # a bank from a 4-D .npy: NAME-1 .. NAME-K
+        return [Kernel(f"{name}-{i + 1}", k.weights, k.description, k.source, spec)
+                for i, k in enumerate(inner)]
+    return [Kernel(name, inner[0].weights, inner[0].description, inner[0].source, spec)]
 
 
 def _family_name(word: str, spec: str) -> str:
@@ -225,8 +241,8 @@ def _family_name(word: str, spec: str) -> str:
     return family
 
 
-def _parse(spec: str) -> tuple[Kernel, bool]:
-    """One spec -> (kernel, is_unnamed_inline)."""
+def _parse(spec: str) -> tuple[list[Kernel], bool]:
+    """One spec -> (kernels, is_unnamed_inline): one kernel, or K from a (K, C, kh, kw) .npy."""
     if not isinstance(spec, str):
         raise KernelError(f"kernel spec must be text (got {type(spec).__name__})")
     text = spec.strip()
@@ -238,6 +254,12 @@ def _parse(spec: str) -> tuple[Kernel, bool]:
         return named, False
     if text.lower().endswith(MATRIX_SUFFIXES):
         return _from_file(text, spec), False
+    kernel_, unnamed = _parse_one(text, spec)
+    return [kernel_], unnamed
+
+
+def _parse_one(text: str, spec: str) -> tuple[Kernel, bool]:
+    """ImageMagick style, a family, a built-in or an inline matrix -> (kernel, unnamed)."""
     match = _IMAGEMAGICK.match(text)
     if match:
         return Kernel("k1", _imagemagick(match, spec), "ImageMagick-style matrix", "", spec), True
@@ -284,7 +306,11 @@ def kernel(spec: str) -> Kernel:
     >>> kernel("edge=1,-1").name
     'edge'
     """
-    return _parse(spec)[0]
+    kernels = _parse(spec)[0]
+    if len(kernels) > 1:
+        raise KernelError(f"kernel spec '{spec}' holds a bank of {len(kernels)} detectors; "
+                          "read it with parse_kernel_specs")
+    return kernels[0]
 
 
 def parse_kernel_specs(specs: Sequence[str]) -> list[Kernel]:
@@ -302,9 +328,9 @@ def parse_kernel_specs(specs: Sequence[str]) -> list[Kernel]:
         specs = [specs]
     result, inline_count = [], 0
     for spec in specs:
-        k, unnamed = _parse(spec)
+        found, unnamed = _parse(spec)
         if unnamed:
             inline_count += 1
-            k = dataclasses.replace(k, name=f"k{inline_count}")
-        result.append(k)
+            found = [dataclasses.replace(found[0], name=f"k{inline_count}")]
+        result += found
     return unique_names(result)

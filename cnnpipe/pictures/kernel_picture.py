@@ -21,7 +21,7 @@ from cnnpipe.numbers import format_number, shape_text
 from cnnpipe.pictures.colormaps import lut
 from cnnpipe.pictures.text import cell_text_font, font, plain, wrap
 
-__all__ = ["kernel_image", "kernels_sheet", "KERNEL_CMAP"]
+__all__ = ["kernel_image", "kernels_sheet", "rgb_patch", "KERNEL_CMAP"]
 
 KERNEL_CMAP = "vik"
 GRID = (150, 150, 150)
@@ -52,8 +52,9 @@ def kernel_image(weights, *, values_up_to: int = 7, target: int = 132,
     target : int
         About how many px the longer side takes when the weights are not written.
     rgb : bool
-        Draw a (3, kh, kw) kernel as one colour patch (its channels are R, G, B);
-        otherwise its channels are drawn side by side.
+        Draw a (3, kh, kw) kernel as a colour patch (its channels are R, G, B),
+        with its three planes beside it; otherwise its channels are drawn side by
+        side. Either way every channel of one kernel shares one colour scale.
 
     Examples
     --------
@@ -61,27 +62,35 @@ def kernel_image(weights, *, values_up_to: int = 7, target: int = 132,
     (132, 132)
     """
     w = np.asarray(weights, dtype=np.float64)
-    if w.ndim == 2:
-        w2 = w
-    elif w.ndim == 3 and w.shape[0] == 3 and rgb:
-        return _rgb_patch(w, target)
-    elif w.ndim == 3:
-        parts = [kernel_image(c, values_up_to=values_up_to, target=target // 2,
-                              min_text_cell=min_text_cell) for c in w[:MAX_CHANNELS]]
-        width = sum(p.width for p in parts) + CHANNEL_GAP * (len(parts) - 1)
-        out = Image.new("RGB", (width, max(p.height for p in parts)), (255, 255, 255))
-        x = 0
-        for p in parts:
-            out.paste(p, (x, 0))
-            x += p.width + CHANNEL_GAP
-        return out
-    else:
+    if w.ndim == 3 and w.shape[0] == 3 and rgb:
+        return _rgb_kernel(w, target)
+    if w.ndim == 3:
+        return _channels(w[:MAX_CHANNELS], values_up_to, target // 2, min_text_cell)
+    if w.ndim != 2:
         raise ValueError(f"a kernel must be (kh, kw) or (C, kh, kw) (got shape {w.shape})")
+    show = max(w.shape) <= values_up_to
+    return _plane(w, float(np.abs(w).max()) or 1.0,
+                  _cell_for(w, show, target, min_text_cell), show)
+
+
+def _channels(w: np.ndarray, values_up_to: int, target: int, min_text_cell: int,
+              gap: int = CHANNEL_GAP) -> Image.Image:
+    """The planes of a (C, kh, kw) kernel side by side, on one scale and one cell size."""
+    show = max(w.shape[-2:]) <= values_up_to
+    extent = float(np.abs(w).max()) or 1.0
+    cell = max(_cell_for(c, show, target, min_text_cell) for c in w)
+    parts = [_plane(c, extent, cell, show) for c in w]
+    out = Image.new("RGB", (sum(p.width for p in parts) + gap * (len(parts) - 1),
+                            parts[0].height), (255, 255, 255))
+    for i, p in enumerate(parts):
+        out.paste(p, (i * (p.width + gap), 0))
+    return out
+
+
+def _plane(w2: np.ndarray, extent: float, cell: int, show: bool) -> Image.Image:
+    """One (kh, kw) plane on ``±extent`` in the diverging map; weights written if ``show``."""
     kh, kw = w2.shape
-    show = max(kh, kw) <= values_up_to
-    cell = _cell_for(w2, show, target, min_text_cell)
-    extent = float(np.abs(w2).max()) or 1.0
-    index = np.rint((w2 / extent + 1) / 2 * 255).astype(np.int64)
+    index = np.clip(np.rint((w2 / extent + 1) / 2 * 255), 0, 255).astype(np.int64)
     colours = lut(KERNEL_CMAP)[index]
     pixels = np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
     image = Image.fromarray(np.ascontiguousarray(pixels))
@@ -107,13 +116,45 @@ def _ink_for(colour) -> tuple[int, int, int]:
     return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
 
 
-def _rgb_patch(w: np.ndarray, target: int) -> Image.Image:
+def rgb_patch(w) -> np.ndarray:
+    """The colours of a (3, kh, kw) kernel: ``128 + 127 · w / max|w|`` per channel, uint8.
+
+    One extent for the whole kernel (all three channels), so grey is zero,
+    a strong positive red weight is red, a negative one cyan.
+
+    Examples
+    --------
+    >>> rgb_patch(np.array([[[1.0]], [[0.0]], [[-1.0]]])).tolist()
+    [[[255, 128, 1]]]
+    """
+    w = np.asarray(w, dtype=np.float64)
     extent = float(np.abs(w).max()) or 1.0
     rgb = np.clip(np.rint(128 + 127 * w / extent), 0, 255).astype(np.uint8)
-    rgb = np.moveaxis(rgb, 0, -1)
+    return np.ascontiguousarray(np.moveaxis(rgb, 0, -1))
+
+
+def _rgb_kernel(w: np.ndarray, target: int) -> Image.Image:
+    """The colour patch, and under it its R, G and B planes (diverging, one scale), labelled."""
+    rgb = rgb_patch(w)
     kh, kw = rgb.shape[:2]
     cell = max(2, target // max(kh, kw))
-    return Image.fromarray(np.repeat(np.repeat(rgb, cell, axis=0), cell, axis=1))
+    patch = Image.fromarray(np.repeat(np.repeat(rgb, cell, axis=0), cell, axis=1))
+    small = max(2, (patch.width - 2 * CHANNEL_GAP) // (3 * kw))
+    extent = float(np.abs(w).max()) or 1.0
+    planes = [_plane(c, extent, small, False) for c in w]
+    label = font(11)
+    line = 14
+    height = patch.height + CHANNEL_GAP + line + planes[0].height
+    out = Image.new("RGB", (max(patch.width, 3 * planes[0].width + 2 * CHANNEL_GAP), height),
+                    (255, 255, 255))
+    out.paste(patch, (0, 0))
+    draw = ImageDraw.Draw(out)
+    y = patch.height + CHANNEL_GAP
+    for i, (name, plane) in enumerate(zip("RGB", planes, strict=True)):
+        x = i * (plane.width + CHANNEL_GAP)
+        draw.text((x, y), name, fill=(30, 30, 30), font=label)
+        out.paste(plane, (x, y + line))
+    return out
 
 
 def kernels_sheet(kernels, *, values_up_to: int = 9, columns: int = 4) -> Image.Image:
@@ -127,18 +168,23 @@ def kernels_sheet(kernels, *, values_up_to: int = 9, columns: int = 4) -> Image.
         w = np.asarray(k.weights)
         if w.ndim == 4:  # a bank of K filters, e.g. (K, 3, kh, kw)
             items += [(f"{k.name}[{i}]", f, f.shape[0] == 3) for i, f in enumerate(w)]
-        else:
-            items.append((k.name, w, False))
+        else:  # a (3, kh, kw) kernel is taken for an RGB filter (a 4-D .npy's are)
+            items.append((k.name, w, w.ndim == 3 and w.shape[0] == 3))
     label_font, small = font(14), font(12)
     tiles = []
     for name, w, rgb in items:
         picture = kernel_image(w, values_up_to=values_up_to, target=160, min_text_cell=30,
                                rgb=rgb)
         lo, hi = float(np.min(w)), float(np.max(w))
-        size = shape_text(w.shape) + (" (W×H)" if w.ndim == 2 else " (C × W×H)")
+        if rgb:
+            extent = format_number(float(np.abs(w).max()))
+            about = (f"RGB {shape_text(w.shape[-2:])} (W×H)  {format_number(lo)} .. "
+                     f"{format_number(hi)}; grey = 0, full colour = ±{extent}")
+        else:
+            size = shape_text(w.shape) + (" (W×H)" if w.ndim == 2 else " (C × W×H)")
+            about = f"{size}  {format_number(lo)} .. {format_number(hi)}"
         width = max(picture.width, 170)
-        lines = wrap(name, label_font, width) + wrap(
-            f"{size}  {format_number(lo)} .. {format_number(hi)}", small, width)
+        lines = wrap(name, label_font, width) + wrap(about, small, width)
         tiles.append((lines, picture, width))
     gap, margin, line = 24, 16, 18
     rows = [tiles[i:i + columns] for i in range(0, len(tiles), columns)] or [[]]

@@ -6,7 +6,8 @@ detector at a time and never hold all the float maps.
 
 Layout: the title (every setting that differs from the defaults, wrapped, never
 cut), the input drawn once, then one row per detector: its kernel as a small
-picture (with its weights up to 7 × 7), then conv -> ReLU -> pool (a stage that
+picture (with its weights up to 7 × 7; a 3-channel detector on a colour input as an
+RGB patch, :mod:`cnnpipe.pictures.kernel_picture`), then conv -> ReLU -> pool (a stage that
 no row has is left out). Every map is drawn at one scale for the whole sheet
 (:class:`~cnnpipe.pictures.thumbnails.SheetScale`), so pooling visibly shrinks
 the map; maps of at most 16 × 16 cells carry their values. Each panel has its
@@ -197,8 +198,10 @@ class OverviewSheet:
                 return
             self._rows[kernel_name] = {}
         if weights is not None and kernel_name not in self._kernels:
+            # a 3-channel detector on a colour input is an RGB filter: a colour patch
             self._kernels[kernel_name] = np.asarray(
-                kernel_image(weights, values_up_to=KERNEL_VALUES_UP_TO))
+                kernel_image(weights, values_up_to=KERNEL_VALUES_UP_TO,
+                             rgb=self._input.thumb.ndim == 3))
         if picture is None:
             if pixels is None:
                 pixels, palette = to_png_pixels(array, mapping)
