@@ -85,6 +85,34 @@ def test_pooled_maps_are_drawn_to_scale():
     assert sizes["pool"] == (3 * k, 3 * k)  # pooling visibly shrinks the map
 
 
+def test_a_reference_input_leaves_the_maps_their_own_scale():
+    # a deeper layer's maps are a quarter of the photo: drawn at the photo's scale they
+    # were stamps; the reference photo is drawn at its own scale and says so
+    photo = np.zeros((300, 451), np.uint8)
+    sheet = OverviewSheet("layer 3", photo, "original (reference)", maps_hw=(74, 112))
+    conv = signed_map(74, 112)
+    relu = np.maximum(conv, 0)
+    pool = relu[::2, ::2]
+    for stage, a in (("conv", conv), ("relu", relu), ("pool", pool)):
+        sheet.add("box", stage, a, choose_mapping(a, stage=stage))
+    layout = sheet.layout()
+    sizes = {p["stage"]: (p["image_box"][2] - p["image_box"][0],
+                          p["image_box"][3] - p["image_box"][1]) for p in layout["panels"]}
+    assert sizes["input"] == (320, 213)  # its own scale: longer side DEFAULT_PANEL
+    assert sizes["conv"] == sizes["relu"] == (2 * 112, 2 * 74)  # 320 // 112 = 2 px per cell
+    assert sizes["pool"] == (2 * 56, 2 * 37)  # one scale for the maps: pooling halves
+    assert "not to the maps' scale" in panels_of(layout, "input")[0]["labels"][-1]
+
+
+def test_a_tall_kernel_does_not_push_the_colour_bars_down():
+    sheet = make_sheet(1, shape=(2, 2), weights=np.ones((3, 7, 7)))  # taller than the maps
+    layout = sheet.layout()
+    conv = panels_of(layout, "conv")[0]
+    kernel_panel = panels_of(layout, "kernel")[0]
+    assert kernel_panel["image_box"][3] > conv["image_box"][3]
+    assert conv["colorbar_box"][1] - conv["image_box"][3] < 10  # right under the map
+
+
 def test_kernel_picture_shows_the_weights_in_diverging_colours():
     from cnnpipe.pictures.kernel_picture import KERNEL_CMAP, kernel_image
 

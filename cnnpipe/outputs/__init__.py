@@ -204,7 +204,8 @@ def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, write
         inp = maps.write_input(writer, loaded.array, config, config.stacked)
         x = loaded.array
         for lay in layers:
-            sheet = maps.new_sheet(config, source_label, inp, lay, len(layers), config.stacked)
+            sheet = maps.new_sheet(config, source_label, inp, lay, len(layers), config.stacked,
+                                   x.shape[-2:])
             result = maps.write_layer(writer, x, lay, config, stacked=config.stacked,
                                       sheet=sheet, keep_output=lay is not layers[-1])
             x = result.output

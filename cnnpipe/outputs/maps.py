@@ -207,8 +207,9 @@ def _write_map(writer, config, det, params, number, sheet, piece) -> dict:
 
 
 def new_sheet(config, source_label: str, inp: InputMap, layer: Layer, n_layers: int,
-              stacked: bool):
-    """The overview sheet of one layer (None with ``--no-overview``)."""
+              stacked: bool, in_hw=None):
+    """The overview sheet of one layer (None with ``--no-overview``); ``in_hw``: the size
+    of the maps the layer takes in (a deeper layer's maps are drawn at their own scale)."""
     if not config.overview:
         return None
     from cnnpipe.pictures.sheet import OverviewSheet
@@ -226,7 +227,8 @@ def new_sheet(config, source_label: str, inp: InputMap, layer: Layer, n_layers: 
              + summary)
     label = "image" if layer.number == 1 else "original (reference)"
     return OverviewSheet(title, inp.display, label, input_mapping=inp.mapping,
-                         input_values=values)
+                         input_values=values,
+                         maps_hw=None if layer.number == 1 else tuple(in_hw)[-2:])
 
 
 def params_summary(p: Params, config=None) -> str:

@@ -79,7 +79,8 @@ def _channels(w: np.ndarray, values_up_to: int, target: int, min_text_cell: int,
     show = max(w.shape[-2:]) <= values_up_to
     extent = float(np.abs(w).max()) or 1.0
     cell = max(_cell_for(c, show, target, min_text_cell) for c in w)
-    parts = [_plane(c, extent, cell, show) for c in w]
+    face = cell_text_font([format_number(v) for v in w.ravel()], cell) if show else None
+    parts = [_plane(c, extent, cell, show, face) for c in w]
     out = Image.new("RGB", (sum(p.width for p in parts) + gap * (len(parts) - 1),
                             parts[0].height), (255, 255, 255))
     for i, p in enumerate(parts):
@@ -87,8 +88,9 @@ def _channels(w: np.ndarray, values_up_to: int, target: int, min_text_cell: int,
     return out
 
 
-def _plane(w2: np.ndarray, extent: float, cell: int, show: bool) -> Image.Image:
-    """One (kh, kw) plane on ``±extent`` in the diverging map; weights written if ``show``."""
+def _plane(w2: np.ndarray, extent: float, cell: int, show: bool, face=None) -> Image.Image:
+    """One (kh, kw) plane on ``±extent`` in the diverging map; weights written if ``show``
+    (in ``face``, or the largest font that fits every weight of the plane)."""
     kh, kw = w2.shape
     index = np.clip(np.rint((w2 / extent + 1) / 2 * 255), 0, 255).astype(np.int64)
     colours = lut(KERNEL_CMAP)[index]
@@ -101,7 +103,7 @@ def _plane(w2: np.ndarray, extent: float, cell: int, show: bool) -> Image.Image:
         for c in range(kw + 1):
             draw.line((c * cell - (c == kw), 0, c * cell - (c == kw), kh * cell), fill=GRID)
         texts = [[format_number(v) for v in row] for row in w2]
-        face = cell_text_font([t for row in texts for t in row], cell)
+        face = face or cell_text_font([t for row in texts for t in row], cell)
         if face is not None:
             for (r, c), text in np.ndenumerate(np.array(texts, dtype=object)):
                 ink = _ink_for(colours[r, c])

@@ -53,6 +53,7 @@ TITLE_FONT = 20
 LINE = 20  # label line height at LABEL_FONT
 TITLE_LINE = TITLE_FONT + 8
 KERNEL_VALUES_UP_TO = 7
+MIN_SCALE_SIDE = 8  # a reference sheet's scale comes from a map of at least this many cells
 BACKGROUND = (255, 255, 255)
 INK = (30, 30, 30)
 MUTED = (95, 95, 95)
@@ -115,6 +116,11 @@ class OverviewSheet:
     max_pixels : int
         The sheet never grows past this; detectors beyond it are counted and named
         in a footer line instead of drawn.
+    maps_hw : (int, int), optional
+        The input is shown for reference only (a deeper layer of a stack, whose maps
+        are much smaller than the image): it is drawn at its own scale, and the maps
+        at the scale that gives a map of ``maps_hw`` (the maps the layer takes in)
+        ``panel`` px; a map under ``MIN_SCALE_SIDE`` cells a side counts as that many.
     input_values : array_like, optional
         The input's (H, W) values: a small input then shows them in its cells.
 
@@ -129,7 +135,8 @@ class OverviewSheet:
 
     def __init__(self, title: str, input_pixels: np.ndarray, input_label: str, *,
                  input_mapping: dict | None = None, panel: int = DEFAULT_PANEL,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, input_values=None):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, input_values=None,
+                 maps_hw: tuple[int, int] | None = None):
         pixels = np.asarray(input_pixels)
         if pixels.dtype != np.uint8 or not (
             pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)
@@ -143,11 +150,16 @@ class OverviewSheet:
         self.title = title
         self.panel = int(panel)
         self.max_pixels = int(max_pixels)
-        self.scale = SheetScale.for_input(pixels.shape[0], pixels.shape[1], self.panel)
-        thumb = thumbnail(pixels, self.scale)
+        own = SheetScale.for_input(pixels.shape[0], pixels.shape[1], self.panel)
+        # A reference input (the original image on a deeper layer's sheet) is drawn at its
+        # own scale; the maps get theirs from the size of the maps the layer takes in.
+        self.reference_input = maps_hw is not None
+        self.scale = own if maps_hw is None else SheetScale.for_input(
+            *(max(int(n), MIN_SCALE_SIDE) for n in maps_hw), self.panel)
+        thumb = thumbnail(pixels, own)
         if input_values is not None and np.ndim(input_values) == 2:
             thumb = write_values(thumb, np.asarray(input_values),
-                                 self.scale.enlarges(*pixels.shape[:2]))
+                                 own.enlarges(*pixels.shape[:2]))
         self._input = _Panel(
             kernel="", stage="input", thumb=thumb, shape=tuple(pixels.shape[:2]),
             vmin=math.nan, vmax=math.nan, mapping=input_mapping, title=input_label)
@@ -272,9 +284,12 @@ class OverviewSheet:
                     items.append((panel, c, x, col_w))
                 x += col_w + GAP
             label_lines = max(len(self._labels(p, w, label_font)) for p, _, _, w in items)
-            image_h = max(p.thumb.shape[0] for p, *_ in items)
-            row_panels = [self._panel_geometry(p, kernel, r, c, x0, y, w, (label_lines, image_h),
-                                               label_font) for p, c, x0, w in items]
+            # the maps' colour bars line up under the tallest map, not under a tall kernel
+            maps_h = max([p.thumb.shape[0] for p, *_ in items if p.stage != "kernel"] or [0])
+            row_panels = [self._panel_geometry(
+                p, kernel, r, c, x0, y, w,
+                (label_lines, p.thumb.shape[0] if p.stage == "kernel" else maps_h), label_font)
+                for p, c, x0, w in items]
             panels += row_panels
             y = max(p["bottom"] for p in row_panels) + ROW_GAP
         height = y + MARGIN - ROW_GAP
@@ -310,6 +325,8 @@ class OverviewSheet:
         if panel.stage == "input":
             first = f"input \u00b7 {panel.title}"
             second = f"{shape_text(panel.shape)} ({SIZE_ORDER})"
+            if self.reference_input:
+                second += ", not to the maps' scale"
         elif panel.stage == "kernel":
             first = f"kernel \u00b7 {panel.kernel}"
             second = ""
