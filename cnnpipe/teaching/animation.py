@@ -149,15 +149,22 @@ def walk(image, weights, params: Params | None = None) -> Walk:
         raise InputError("the feature map overflowed float32 (values beyond ±3.4e38); scale "
                          "the input or the detector weights down")
 
-    kh, kw = weights.shape
-    dh, dw = params.dilation
-    sh, sw = params.conv_stride
     pads = ops.resolve_padding(params.padding, image.shape, weights.shape,
                                params.conv_stride, params.dilation)
     top, bottom, left, right = pads
     padded = np.pad(image, ((top, bottom), (left, right)), mode=_NUMPY_PAD[params.pad_mode])
     applied = weights[::-1, ::-1] if params.flip else weights
+    steps = _conv_steps(padded, applied, conv, params)
+    if pooled is not None:
+        steps += _pool_steps(activated, pooled, params)
+    return Walk(image, padded, pads, applied, conv, activated, pooled, steps)
 
+
+def _conv_steps(padded, applied, conv, params: Params) -> list[Step]:
+    """One step per feature-map cell, row-major: the window's cells, weights and products."""
+    kh, kw = applied.shape
+    dh, dw = params.dilation
+    sh, sw = params.conv_stride
     steps: list[Step] = []
     out_h, out_w = conv.shape
     for r in range(out_h):
@@ -168,21 +175,23 @@ def walk(image, weights, params: Params | None = None) -> Walk:
             steps.append(Step("conv", r * out_w + c + 1, out_h * out_w, r0, r1, c0, c1, r, c,
                               cells.copy(), applied, cells * applied, float(conv[r, c]),
                               dilation=(dh, dw)))
-    if pooled is not None:
-        rows = ops.pool_windows(activated.shape[0], params.window[0], params.stride[0],
-                                params.edge)
-        cols = ops.pool_windows(activated.shape[1], params.window[1], params.stride[1],
-                                params.edge)
-        total = len(rows) * len(cols)
-        for i, (r0, r1) in enumerate(rows):
-            for j, (c0, c1) in enumerate(cols):
-                # The box keeps its full size and hangs off the map, as in the tutorial.
-                full_r1, full_c1 = r0 + params.window[0], c0 + params.window[1]
-                steps.append(Step("pool", i * len(cols) + j + 1, total, r0, full_r1, c0, full_c1,
-                                  i, j, activated[r0:r1, c0:c1].copy(), None, None,
-                                  float(pooled[i, j]), mode=params.pool,
-                                  partial=(full_r1 > r1 or full_c1 > c1)))
-    return Walk(image, padded, pads, applied, conv, activated, pooled, steps)
+    return steps
+
+
+def _pool_steps(activated, pooled, params: Params) -> list[Step]:
+    """One step per pooled cell; a partial window keeps its full box, hanging off the map."""
+    rows = ops.pool_windows(activated.shape[0], params.window[0], params.stride[0], params.edge)
+    cols = ops.pool_windows(activated.shape[1], params.window[1], params.stride[1], params.edge)
+    total = len(rows) * len(cols)
+    steps: list[Step] = []
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            full_r1, full_c1 = r0 + params.window[0], c0 + params.window[1]
+            steps.append(Step("pool", i * len(cols) + j + 1, total, r0, full_r1, c0, full_c1,
+                              i, j, activated[r0:r1, c0:c1].copy(), None, None,
+                              float(pooled[i, j]), mode=params.pool,
+                              partial=(full_r1 > r1 or full_c1 > c1)))
+    return steps
 
 
 def hang(walk_: Walk) -> tuple[int, int]:

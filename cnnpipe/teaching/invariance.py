@@ -54,6 +54,20 @@ class Variant:
     amount: float = 0.0
 
 
+def _checked_shifts(shifts, axis: str, rotate, scale_by) -> list[int]:
+    """The shifts as ints, refused when one is < 1, two are equal, or nothing is asked."""
+    if axis not in AXES:
+        raise ParameterError(f"`axis` must be one of {', '.join(AXES)} (got {axis!r})")
+    shifts = [int(s) for s in shifts]
+    if any(s < 1 for s in shifts):
+        raise ParameterError(f"every shift must be >= 1 pixel (got {shifts})")
+    if len(set(shifts)) != len(shifts):
+        raise ParameterError(f"shifts must differ from each other (got {shifts})")
+    if not shifts and rotate is None and scale_by is None:
+        raise ParameterError("nothing to compare: give at least one shift, --rotate or --scale-by")
+    return shifts
+
+
 def make_variants(image: np.ndarray, shifts: Sequence[int] = (1, 2, 3, 4), *, axis: str = "x",
                   rotate: float | None = None, scale_by: float | None = None
                   ) -> tuple[np.ndarray, list[Variant]]:
@@ -85,15 +99,7 @@ def make_variants(image: np.ndarray, shifts: Sequence[int] = (1, 2, 3, 4), *, ax
     [[1.0, 2.0, 3.0, 4.0], [7.0, 8.0, 9.0, 10.0]]
     """
     image = np.asarray(image, dtype=np.float32)
-    if axis not in AXES:
-        raise ParameterError(f"`axis` must be one of {', '.join(AXES)} (got {axis!r})")
-    shifts = [int(s) for s in shifts]
-    if any(s < 1 for s in shifts):
-        raise ParameterError(f"every shift must be >= 1 pixel (got {shifts})")
-    if len(set(shifts)) != len(shifts):
-        raise ParameterError(f"shifts must differ from each other (got {shifts})")
-    if not shifts and rotate is None and scale_by is None:
-        raise ParameterError("nothing to compare: give at least one shift, --rotate or --scale-by")
+    shifts = _checked_shifts(shifts, axis, rotate, scale_by)
     m = max(shifts, default=0)
     my, mx = (m if axis in ("y", "xy") else 0), (m if axis in ("x", "xy") else 0)
     h, w = image.shape[-2:]
