@@ -102,6 +102,11 @@ def test_a_reference_input_leaves_the_maps_their_own_scale():
     assert sizes["conv"] == sizes["relu"] == (2 * 112, 2 * 74)  # 320 // 112 = 2 px per cell
     assert sizes["pool"] == (2 * 56, 2 * 37)  # one scale for the maps: pooling halves
     assert "not to the maps' scale" in panels_of(layout, "input")[0]["labels"][-1]
+    # a deep layer's 1x1 map gets a number-sized cell, not the whole panel
+    tiny = OverviewSheet("layer 3", photo, "original (reference)", maps_hw=(1, 1))
+    tiny.add("box", "conv", np.ones((1, 1)), choose_mapping(np.ones((1, 1)), stage="conv"))
+    box = panels_of(tiny.layout(), "conv")[0]["image_box"]
+    assert box[2] - box[0] == NUMBER_CELL
 
 
 def test_a_tall_kernel_does_not_push_the_colour_bars_down():
