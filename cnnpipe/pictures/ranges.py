@@ -110,7 +110,7 @@ def robust_extent(array) -> float:
         else sample
     if sample.size == 0:
         return 0.0
-    bounds = _finite_min_max(array) if step > 1 else None
+    bounds = finite_min_max(array) if step > 1 else None
     top = max(abs(bounds[0]), abs(bounds[1])) if bounds else float(sample.max())
     cut = _percentile(sample, ROBUST_PERCENTILE)
     if cut == 0:
@@ -132,7 +132,9 @@ def _percentile(values: np.ndarray, q: float) -> float:
     return lo + (hi - lo) * (index - below)
 
 
-def _finite_min_max(array: np.ndarray) -> tuple[float, float] | None:
+def finite_min_max(array: np.ndarray) -> tuple[float, float] | None:
+    """Min and max of the finite values, None when there are none; a mask only when
+    the map holds a non-finite value."""
     # A float array's min and max are exact in its own dtype: no float64 copy needed.
     if array.dtype.kind != "f":
         array = array.astype(np.float64)
@@ -258,7 +260,7 @@ def _data_range(array: np.ndarray, stage: str, kind: str, value_range, extent, c
             )
     else:
         kind = "map" if stage == "input" or kind != "robust" else kind
-        data = _finite_min_max(array) or (0.0, 0.0)
+        data = finite_min_max(array) or (0.0, 0.0)
     if stage == "input" and data[0] >= 0 and data[1] <= 1:
         return kind, 0.0, 1.0
     lo, hi = _rule_range(*data)
@@ -322,7 +324,7 @@ def detector_mappings(
     items = [(stage, np.asarray(array)) for stage, array in items]
     shared = None
     if kind == "detector":
-        ranges = [_finite_min_max(a) for _, a in items]
+        ranges = [finite_min_max(a) for _, a in items]
         ranges = [r for r in ranges if r is not None] or [(0.0, 0.0)]
         shared = (min(r[0] for r in ranges), max(r[1] for r in ranges))
     elif kind == "fixed":

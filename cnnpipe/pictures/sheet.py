@@ -33,6 +33,7 @@ from cnnpipe.numbers import SIZE_ORDER, format_number, shape_text
 from cnnpipe.pictures.colorbar import BAR_GAP, BAR_H, TICK_LEN, colorbar_geometry, draw_colorbar
 from cnnpipe.pictures.kernel_picture import kernel_image
 from cnnpipe.pictures.mapping import to_png_pixels
+from cnnpipe.pictures.ranges import finite_min_max
 from cnnpipe.pictures.text import font, plain, wrap
 from cnnpipe.pictures.thumbnails import SheetScale, thumbnail, write_values
 
@@ -82,18 +83,6 @@ def _checked_pixels(pixels, array: np.ndarray) -> np.ndarray | None:
             f"(got {pixels.dtype} {pixels.shape})"
         )
     return pixels
-
-
-def _finite_range(array: np.ndarray) -> tuple[float, float]:
-    """Min and max of the finite values (NaN, NaN when there are none); a mask only
-    when the map holds a non-finite value."""
-    lo, hi = float(array.min()), float(array.max())
-    if math.isfinite(lo) and math.isfinite(hi):
-        return lo, hi
-    finite = array[np.isfinite(array)]
-    if not finite.size:
-        return math.nan, math.nan
-    return float(finite.min()), float(finite.max())
 
 
 class OverviewSheet:
@@ -221,11 +210,10 @@ class OverviewSheet:
         thumb = picture
         if array.ndim == 2:
             thumb = write_values(thumb, array, self.scale.enlarges(*array.shape))
-        vmin, vmax = _finite_range(array)
+        vmin, vmax = finite_min_max(array) or (math.nan, math.nan)  # the label's true range
         self._rows[kernel_name][stage] = _Panel(
             kernel=kernel_name, stage=stage, thumb=thumb, shape=tuple(array.shape),
-            vmin=vmin, vmax=vmax,
-            mapping=dict(mapping), title=title or STAGE_TITLES[stage])
+            vmin=vmin, vmax=vmax, mapping=dict(mapping), title=title or STAGE_TITLES[stage])
 
     def picture(self, pixels: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
         """A map's PNG pixels (and palette) drawn at this sheet's scale, as :meth:`add`
