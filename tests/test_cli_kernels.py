@@ -278,3 +278,17 @@ def test_the_channels_of_one_kernel_share_one_colour_scale():
     # on a scale of its own the weaker channel's 0.5 would have been the full end colour
     first_row = [tuple(int(v) for v in c) for c in picture[0]]
     assert first_row.count(tuple(int(v) for v in table[255])) < picture.shape[1] // 3
+
+
+def test_a_wide_or_rgb_kernel_card_keeps_its_words_whole_at_80_columns():
+    from cnnpipe.kernels import parse_kernel_specs
+
+    console = Console(file=StringIO(), width=80, color_system=None)
+    rgb = parse_kernel_specs([str(ROOT / "samples" / "rgb-bank.npy")])[0]
+    for k in (rgb, kernel("gabor:45,1,3")):  # 7x7 matrices of 3-digit numbers: ~75 columns
+        console.print(kernel_card(k))
+    text = console.file.getvalue()
+    assert "…" not in text
+    assert "rgb-bank-1  3ch 7×7" in text and "channel 2" in text
+    assert "gabor-45-1-3  7×7" in text
+    assert max(len(line) for line in text.splitlines()) <= 80

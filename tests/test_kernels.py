@@ -469,7 +469,7 @@ def test_a_4d_npy_is_a_bank_of_detectors(tmp_path):
     for k, w in zip(found, bank, strict=False):
         assert k.shape == (3, 5, 5)
         np.testing.assert_allclose(k.weights, w, rtol=1e-6)
-    assert "RGB 5x5" in found[1].description
+    assert "RGB 5×5 (W×H)" in found[1].description
     named = parse_kernel_specs([f"edge={tmp_path / 'conv1.npy'}"])
     assert [k.name for k in named] == ["edge-1", "edge-2", "edge-3"]
     with pytest.raises(KernelError, match="bank of 3 detectors"):

@@ -175,7 +175,8 @@ def _from_file(path: str, spec: str) -> list[Kernel]:
 def _bank_shape(w: np.ndarray) -> str:
     """How a bank's detector is described: 'RGB 7x7' for 3 channels, else 'C x kh x kw'."""
     channels, kh, kw = w.shape
-    return f"RGB {kw}x{kh} (WxH)" if channels == 3 else f"{channels} channels, {kw}x{kh} (WxH)"
+    size = f"{kw}\u00d7{kh} (W\u00d7H)"
+    return f"RGB {size}" if channels == 3 else f"{channels} channels, {size}"
 
 
 def _sobel_angle(angle: float) -> np.ndarray:

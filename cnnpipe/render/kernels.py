@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -13,6 +14,9 @@ from cnnpipe.numbers import size_text as _width_first
 
 #: Matrices wider or taller than this are summarised instead of drawn.
 MAX_SHOWN_SIDE = 9
+#: Up to this many columns the name and description sit beside the matrix; wider
+#: matrices and multi-channel kernels get them above, so 80 columns never cut them.
+SIDE_BY_SIDE_UP_TO = 5
 
 
 def size_text(shape: tuple[int, ...]) -> str:
@@ -62,7 +66,7 @@ def _matrix_table(weights: np.ndarray, max_side: int) -> Table:
     return table
 
 
-def kernel_card(k, max_side: int = MAX_SHOWN_SIDE) -> Table:
+def kernel_card(k, max_side: int = MAX_SHOWN_SIDE) -> Table | Group:
     """The kernel's matrix (one per input channel) beside its name, description and source.
 
     Matrices wider or taller than ``max_side`` are summarised, not drawn.
@@ -79,6 +83,15 @@ def kernel_card(k, max_side: int = MAX_SHOWN_SIDE) -> Table:
     if k.source:
         about.append(f"source: {k.source}", style="italic")
     channels = [weights] if weights.ndim == 2 else list(weights)
+    if weights.ndim == 3 or weights.shape[-1] > SIDE_BY_SIDE_UP_TO:
+        # The matrices take the width (a 7-wide matrix is ~75 columns): the words go
+        # above them, whole, instead of being cut to a few characters beside them.
+        parts = [about]
+        for c, channel in enumerate(channels):
+            if weights.ndim == 3:
+                parts.append(Text(f"channel {c}", style="dim"))
+            parts.append(_matrix_table(channel, max_side))
+        return Group(*parts)
     for c, channel in enumerate(channels):
         label = about if c == 0 else Text(f"channel {c}")
         if weights.ndim == 3 and c == 0:
