@@ -87,7 +87,8 @@ def render_page(data: dict) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-        "img-src 'self' data: file:; style-src 'unsafe-inline'; script-src 'unsafe-inline' file:\">"
+        "img-src 'self' data: file:; style-src 'unsafe-inline'; "
+        "script-src 'unsafe-inline' 'self' file:\">"  # 'self'/file: the values beside it
         f"<title>{html.escape(data['title'])}</title></head><body>"
         f"{render_fragment(data)}</body></html>\n"
     )
