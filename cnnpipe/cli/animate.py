@@ -153,16 +153,10 @@ def _render(walk, step, kernel_name, console_width=None):
     from rich.table import Table
     from rich.text import Text
 
-    from cnnpipe.numbers import size_text
-
     conv_stage = step.stage == "conv"
     grid = walk.padded if conv_stage else walk.activated
     output = walk.conv if conv_stage else walk.pooled
-    dh, dw = step.dilation
-    window = {(r, c) for r in range(step.row0, step.row1, dh)
-              for c in range(step.col0, step.col1, dw)}
-    rows = max(grid.shape[0], step.row1)
-    cols = max(grid.shape[1], step.col1)
+    rows, cols = max(grid.shape[0], step.row1), max(grid.shape[1], step.col1)
     width = max(len(_num(v)) for v in list(grid.ravel()) + list(output.ravel()))
     side_by_side = (cols + output.shape[1]) * (width + 2) + 4
     stacked = console_width is not None and side_by_side > console_width
@@ -170,7 +164,29 @@ def _render(walk, step, kernel_name, console_width=None):
     room = console_width if stacked else None
     in_cols = _view(cols, step.col0, step.col1, width + 2, room)
     out_cols = _view(output.shape[1], step.out_col, step.out_col + 1, width + 2, room)
+    left = _input_grid(grid, step, rows, cols, in_cols, width)
+    right = _output_grid(output, step, out_cols, width)
+    heading, titles = _titles(walk, step, kernel_name, grid,
+                              ((in_cols, cols), (out_cols, output.shape[1])))
+    if stacked:
+        layout = Group(Text(titles[0], style="bold"), left, Text(titles[1], style="bold"), right)
+    else:
+        layout = Table.grid(padding=(0, 4))
+        layout.add_row(Text(titles[0], style="bold"), Text(titles[1], style="bold"))
+        layout.add_row(left, right)
+    where = (f"{heading} step {step.number}/{step.total}: window rows {step.row0}-"
+             f"{step.row1 - 1}, cols {step.col0}-{step.col1 - 1} → cell "
+             f"({step.out_row}, {step.out_col})" + (", partial window" if step.partial else ""))
+    return Group(Text(where, style="bold"), layout, Text(step.arithmetic(), style="bold red"))
 
+
+def _input_grid(grid, step, rows, cols, in_cols, width):
+    """The input (padded) grid with the window's cells marked; ``·`` where it hangs off."""
+    from rich.text import Text
+
+    dh, dw = step.dilation
+    window = {(r, c) for r in range(step.row0, step.row1, dh)
+              for c in range(step.col0, step.col1, dw)}
     left = Text(no_wrap=True, overflow="ellipsis")
     for r in range(rows):
         left.append("…" if in_cols[0] > 0 else "")
@@ -181,6 +197,13 @@ def _render(walk, step, kernel_name, console_width=None):
         left.append("…" if in_cols[1] < cols else "")
         if r < rows - 1:
             left.append("\n")
+    return left
+
+
+def _output_grid(output, step, out_cols, width):
+    """The output grid filled up to the current cell, which is marked."""
+    from rich.text import Text
+
     right = Text(no_wrap=True, overflow="ellipsis")
     for r in range(output.shape[0]):
         right.append("…" if out_cols[0] > 0 else "")
@@ -192,8 +215,14 @@ def _render(walk, step, kernel_name, console_width=None):
         right.append("…" if out_cols[1] < output.shape[1] else "")
         if r < output.shape[0] - 1:
             right.append("\n")
+    return right
 
-    if conv_stage:
+
+def _titles(walk, step, kernel_name, grid, views):
+    """The step's heading and the two grids' titles (with the columns shown, if not all)."""
+    from cnnpipe.numbers import size_text
+
+    if step.stage == "conv":
         titles = (f"input {size_text(*walk.image.shape)} (W×H)"
                   + (" (padded)" if grid.shape != walk.image.shape else ""),
                   f"feature map ({kernel_name})")
@@ -201,20 +230,9 @@ def _render(walk, step, kernel_name, console_width=None):
     else:
         titles = ("feature map after activation", f"pooled ({step.mode})")
         heading = "Pooling"
-    titles = tuple(title + (f", cols {first}-{last - 1} of {total}" if (first, last) != (0, total)
-                            else "")
-                   for title, (first, last), total in zip(
-                       titles, (in_cols, out_cols), (cols, output.shape[1]), strict=True))
-    if stacked:
-        layout = Group(Text(titles[0], style="bold"), left, Text(titles[1], style="bold"), right)
-    else:
-        layout = Table.grid(padding=(0, 4))
-        layout.add_row(Text(titles[0], style="bold"), Text(titles[1], style="bold"))
-        layout.add_row(left, right)
-    where = (f"{heading} step {step.number}/{step.total}: window rows {step.row0}-"
-             f"{step.row1 - 1}, cols {step.col0}-{step.col1 - 1} → cell "
-             f"({step.out_row}, {step.out_col})" + (", partial window" if step.partial else ""))
-    return Group(Text(where, style="bold"), layout, Text(step.arithmetic(), style="bold red"))
+    return heading, tuple(
+        title + (f", cols {first}-{last - 1} of {total}" if (first, last) != (0, total) else "")
+        for title, ((first, last), total) in zip(titles, views, strict=True))
 
 
 def _view(total: int, focus0: int, focus1: int, cell: int, room: int | None) -> tuple[int, int]:
