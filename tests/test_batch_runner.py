@@ -193,12 +193,17 @@ def test_second_signal_kills_the_work_and_removes_its_partial_output(config, tmp
     from cnnpipe.outputs import planned_files
 
     out = tmp_path / "out"
-    # what a killed worker leaves: some maps and a temporary file, no manifest
+    # what a killed worker leaves: its staging folder beside the input's folder, with some
+    # maps and a temporary file (a dead process's id: the folder is not in use)
     for name in ("0000", "0001"):
-        (out / name).mkdir(parents=True)
+        staging = out / f".{name}.cnnpipe-staging-999999999"
+        staging.mkdir(parents=True)
+        (staging / ".cnnpipe-staging").write_bytes(b"cnnpipe staging folder\n")
         for file in planned_files(config)[:1]:
-            (out / name / file).write_bytes(b"partial")
-        (out / name / ".01-conv-box.png.cnnpipe-tmp-abcd1234").write_bytes(b"partial")
+            (staging / file).write_bytes(b"partial")
+        (staging / ".01-conv-box.png.cnnpipe-tmp-abcd1234").write_bytes(b"partial")
+    (out / "0001").mkdir()  # an earlier complete run of 0001, and a file of the user's
+    (out / "0001" / "manifest.json").write_text('{"cnnpipe": "0", "files": ["manifest.json"]}')
     (out / "0001" / "notes.txt").write_text("the user's")
 
     def two_signals(ex):
@@ -210,8 +215,8 @@ def test_second_signal_kills_the_work_and_removes_its_partial_output(config, tmp
     assert stopping == [2]
     assert ex.aborted and not ex.closed
     assert result.interrupted == 130 and result.finished == 0
-    assert not (out / "0000").exists()  # created by the killed run: gone
-    assert sorted(p.name for p in (out / "0001").iterdir()) == ["notes.txt"]  # not cnnpipe's
+    assert sorted(p.name for p in out.iterdir()) == ["0001"]  # both staging folders gone
+    assert sorted(p.name for p in (out / "0001").iterdir()) == ["manifest.json", "notes.txt"]
 
 
 def test_a_failing_callback_stops_the_workers_too(config):

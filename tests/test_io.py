@@ -422,7 +422,8 @@ def test_atomic_write_writes_and_leaves_no_temp_file(tmp_path):
 def test_run_makes_each_file_durable_before_its_rename_and_the_folder_before_the_manifest(
         invoke, tmp_path, monkeypatch):
     # "complete or absent" after a power cut too: data reaches the disk before the name
-    # does, and the manifest (which says "done") comes after the folder's renames are durable
+    # does, and the manifest (which says "done") comes after the folder's renames are durable,
+    # then the swap of the complete staging folder into place
     events = []
     real_fsync, real_replace = os.fsync, os.replace
 
@@ -446,7 +447,11 @@ def test_run_makes_each_file_durable_before_its_rename_and_the_folder_before_the
                    for j in range(i)), f"{name} renamed before its data was fsynced"
     manifest = max(i for i in renames if events[i][1] == "manifest.json")
     last_map = max(i for i in renames if events[i][1].endswith(".png"))
-    assert any(events[j] == ("fsync", "chelsea") for j in range(last_map, manifest))
+    # the maps' renames are durable in the staging folder before the manifest lands...
+    assert any(events[j][0] == "fsync" and events[j][1].startswith(".chelsea.cnnpipe-staging-")
+               for j in range(last_map, manifest))
+    # ...and the swap that puts it in place is made durable in OUT after it
+    assert ("fsync", "out") in events[manifest:]
 
 
 def test_atomic_write_respects_umask_not_private_mode(tmp_path):

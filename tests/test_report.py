@@ -373,9 +373,13 @@ def test_a_killed_run_leaves_no_values_file_behind(invoke, tmp_path, monkeypatch
     assert result.exit_code == 0, result.output
     folder = tmp_path / "tutorial"
     assert len(list(folder.glob("report-input-*.js"))) == 7
-    (folder / MANIFEST).unlink()  # as if the worker had been killed before the manifest
-    (folder / "notes.txt").write_text("the user's own file")
+    # as if the worker had been killed before the manifest: its files are in its staging
+    # folder (marked as cnnpipe's) beside the input's folder
+    staging = tmp_path / ".tutorial.cnnpipe-staging-999999999"
+    folder.rename(staging)
+    (staging / MANIFEST).unlink()
+    (staging / ".cnnpipe-staging").write_bytes(b"")
     config = RunConfig(params=Params(), kernels=(BUILTIN["tutorial"],), out_root=str(tmp_path),
                        html=True)
     remove_partial(Job(source=str(SAMPLES / "tutorial.csv"), name="tutorial"), config)
-    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    assert not staging.exists()  # every values file with it

@@ -171,10 +171,10 @@ def test_unreadable_file_gives_one_line(invoke, tmp_path, monkeypatch):
 
     real_open = _io_common.os.open
 
-    def guarded_open(path, flags, *args):
+    def guarded_open(path, flags, *args, **kwargs):  # dir_fd= too (the lock files)
         if os.fspath(path).endswith("secret.png"):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
-        return real_open(path, flags, *args)
+        return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(_io_common.os, "open", guarded_open)
     result = run(invoke, tmp_path / "secret.png", tmp_path / "fine.png", "-o", tmp_path / "o")
@@ -488,22 +488,24 @@ def test_full_disk_part_way_leaves_no_partial_png_and_no_temp_file(invoke, tmp_p
     assert all_files(tmp_path / "o") == []  # no partial PNG, no temp file, no empty folder
 
 
-def test_full_disk_on_a_rerun_marks_the_folder_incomplete_and_skip_existing_redoes_it(
+def test_full_disk_on_a_rerun_keeps_the_previous_result_and_skip_existing_skips_it(
         invoke, tmp_path, monkeypatch):
+    # a re-run is staged beside the folder and swapped in only when complete (issue 14)
     good_image(tmp_path / "a.png", shape=(40, 40))
     out = tmp_path / "o"
     assert run(invoke, tmp_path / "a.png", "-o", out).exit_code == 0
     first = assert_complete(out / "a")
+    before = {p.name: digest(p) for p in (out / "a").iterdir()}
     full_disk_after(monkeypatch, 2000)
     failed = run(invoke, tmp_path / "a.png", "-o", out)
     assert failed.exit_code == 1 and "No space left on device" in failed.stderr
-    assert not (out / "a" / "manifest.json").exists()
-    assert not [n for n in os.listdir(out / "a") if "cnnpipe-tmp" in n]
+    assert {p.name: digest(p) for p in (out / "a").iterdir()} == before
+    assert sorted(os.listdir(out)) == ["a"]  # no staging folder, no temporary file left
     monkeypatch.undo()
     again = invoke("run", tmp_path / "a.png", "-j", "1", "-k", "sobel-x", "-o", out,
                    "--skip-existing", "--json", "-q")
     assert again.exit_code == 0
-    assert '"status":"ok"' in again.stdout  # redone, not skipped
+    assert '"status":"skipped"' in again.stdout  # the previous result is whole
     assert assert_complete(out / "a")["files"] == first["files"]
 
 

@@ -82,3 +82,42 @@ def test_the_output_root_itself_may_be_a_link(invoke, tmp_path):
     result = invoke("run", photo, "-o", tmp_path / "out", "-k", "box")
     assert result.exit_code == 0, result.stderr
     assert (real / "camera" / "manifest.json").exists()
+
+
+def test_a_symlinked_lock_folder_is_refused_and_never_followed(invoke, tmp_path):
+    # OUT/.cnnpipe-lock -> ext: the lock files would be created (and removed) in ext
+    photo = _photo(tmp_path)
+    out, ext = tmp_path / "out", tmp_path / "ext"
+    out.mkdir()
+    ext.mkdir()
+    (ext / "victim.txt").write_text("x")
+    os.symlink(ext, out / ".cnnpipe-lock")
+
+    result = invoke("run", photo, "-o", out, "-k", "box")
+
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert ".cnnpipe-lock" in lines[0] and "symbolic link" in lines[0]
+    assert sorted(p.name for p in ext.iterdir()) == ["victim.txt"]
+    assert (ext / "victim.txt").read_text() == "x"
+    assert sorted(p.name for p in out.iterdir()) == [".cnnpipe-lock"]  # nothing written
+
+
+def test_a_symlinked_lock_file_is_refused_and_its_target_kept(invoke, tmp_path):
+    from cnnpipe.batch.work import _lock_path
+
+    photo = _photo(tmp_path)
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    victim.write_text("x")
+    locks, path = _lock_path(out, "camera")
+    locks.mkdir(parents=True)
+    os.symlink(victim, path)
+
+    result = invoke("run", photo, "-o", out, "-k", "box")
+
+    assert result.exit_code == 1
+    line = result.stderr.strip().splitlines()[0]
+    assert "lock file" in line and "symbolic link" in line
+    assert victim.read_text() == "x"
+    assert path.is_symlink()  # left as it was: not cnnpipe's
+    assert not (out / "camera").exists()

@@ -45,7 +45,8 @@ def start(inputs: Path, out: Path, *extra, new_session=False) -> subprocess.Pope
 def wait_for_first_result(proc: subprocess.Popen, out: Path, timeout=30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if out.exists() and any((d / "manifest.json").exists() for d in out.iterdir()):
+        if out.exists() and any((d / "manifest.json").exists() for d in out.iterdir()
+                                if not d.name.startswith(".")):  # not a staging folder
             return
         assert proc.poll() is None, proc.stderr.read().decode()
         time.sleep(0.005)
@@ -108,9 +109,12 @@ def test_sigkill_then_rerun_with_skip_existing_completes_everything(inputs, tmp_
     proc.kill()
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    finished = [d.name for d in out.iterdir() if (d / "manifest.json").exists()]
+    folders = [d for d in out.iterdir() if not d.name.startswith(".")]
+    finished = [d.name for d in folders if (d / "manifest.json").exists()]
     assert 1 <= len(finished) < N_INPUTS
-    # SIGKILL cannot be caught: a folder may be half-written, but never has a manifest.
+    # SIGKILL cannot be caught, but the input being written was in its hidden staging
+    # folder: every input's folder is complete or absent even now.
+    assert len(finished) == len(folders)
     rerun = subprocess.run([sys.executable, "-m", "cnnpipe", "run", str(inputs), "-o", str(out),
                             "--npy", *KERNELS, "-j", "1", "--skip-existing", "--json"],
                            capture_output=True, text=True, timeout=120,
@@ -122,6 +126,7 @@ def test_sigkill_then_rerun_with_skip_existing_completes_everything(inputs, tmp_
     assert skipped == sorted(finished)
     assert temp_files(out) == []
     assert len(complete_folders(out)) == N_INPUTS
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no staging left
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

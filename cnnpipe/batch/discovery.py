@@ -309,13 +309,16 @@ def check_folder_name(name: str) -> str | None:
 
 def _folder_owner(folder: Path) -> str | None:
     """Whose results ``folder`` holds: the :func:`_owner_key` recorded by the run that
-    wrote it (its manifest) or is rewriting it (the parked file list); None when
+    wrote it (its manifest, or that of the old folder a killed swap left); None when
     nobody's (absent, empty, not cnnpipe's, unreadable, or from before inputs were recorded)."""
     from cnnpipe.io.jsonfile import load_json
     from cnnpipe.outputs import MANIFEST, PREVIOUS
+    from cnnpipe.outputs.swap import parked
 
-    for name in (MANIFEST, PREVIOUS):
-        data = load_json(folder / name)
+    # a run killed mid-swap leaves the result beside its place, until the next run recovers it
+    records = [folder / MANIFEST, folder / PREVIOUS] + [p / MANIFEST for p in parked(folder)]
+    for record in records:
+        data = load_json(record)
         if not isinstance(data, dict):
             continue
         recorded = data.get("input")

@@ -9,6 +9,7 @@ only a signal's exception (``KeyboardInterrupt``, ``SystemExit``) escapes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -55,6 +56,7 @@ def process(job: Job, config) -> dict:
 def _process_locked(job: Job, config, label: str, folder: Path, started: float) -> dict:
     from cnnpipe import budget, io, outputs
 
+    outputs.recover(folder)  # what a killed run left beside it; a lost result back in place
     source_id = fingerprint(job)
     # Another run into this OUT may have placed another input here since this run chose
     # the name: never mix the two (the lock keeps it from changing while we write).
@@ -83,7 +85,7 @@ def _process_locked(job: Job, config, label: str, folder: Path, started: float) 
 
 
 @contextlib.contextmanager
-def folder_lock(out_root, name: str):
+def folder_lock(out_root, name: str, *, wait: bool = True):
     """Hold the advisory lock of output folder ``name`` (waiting for another run).
 
     Two runs into one OUT (a cron job and a user, two ``xargs`` batches) take
@@ -91,50 +93,101 @@ def folder_lock(out_root, name: str):
     writing. The lock is ``flock`` on ``OUT/.cnnpipe-lock/<hash of the name>``,
     which the operating system releases when its process dies, even by SIGKILL.
     The holder removes the file (and the folder, once empty) before releasing
-    it; a waiter that then finds its file gone or replaced tries again.
+    it; a waiter that then finds its file gone or replaced tries again. A link
+    at ``OUT/.cnnpipe-lock`` or in it is refused (OutputError), never followed.
+    With ``wait=False`` the block gets False, holding nothing, when another run
+    holds the lock now; else True.
     """
     try:
-        fd, path, locks = _acquire(out_root, name)
+        held = _acquire(out_root, name, wait)
     except BaseException:  # Ctrl-C while waiting: leave no lock file behind
         _sweep_lock(out_root, name)
         raise
+    if held is None:
+        yield False
+        return
+    fd, dir_fd, digest, locks = held
     try:
-        yield
+        yield True
     finally:
         with contextlib.suppress(OSError):
-            os.unlink(path)
+            os.unlink(digest, dir_fd=dir_fd)
         os.close(fd)  # releases the lock
+        os.close(dir_fd)
         with contextlib.suppress(OSError):
             locks.rmdir()  # only when no other lock is held
 
 
-def _acquire(out_root, name: str) -> tuple[int, Path, Path]:
+def _acquire(out_root, name: str, wait: bool = True):
     locks, path = _lock_path(out_root, name)
     while True:
         try:
             locks.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, _LOCK_FLAGS, 0o644)
+            dir_fd = _open_locks(locks)
         except FileNotFoundError:
             continue  # another run removed the emptied lock folder just now
         except OSError as exc:  # the output root cannot be made (a file in the way...)
             raise OutputError(f"cannot create output folder {Path(out_root, *name.split('/'))}"
                               f": {exc.strerror or exc}") from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = _open_lock_file(dir_fd, path)
+        except FileNotFoundError:  # the folder was removed, emptied, after we opened it
+            os.close(dir_fd)
+            continue
+        except BaseException:
+            os.close(dir_fd)
+            raise
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                os.close(fd)
+                os.close(dir_fd)
+                return None
             held = os.fstat(fd)
-            now = os.stat(path, follow_symlinks=False)
+            now = os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False)
             if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
-                break
+                return fd, dir_fd, path.name, locks
         except FileNotFoundError:
             pass  # its holder removed it: take a fresh one
         except BaseException:
             os.close(fd)
+            os.close(dir_fd)
             raise
         os.close(fd)
-    return fd, path, locks
+        os.close(dir_fd)
 
 
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+              | getattr(os, "O_CLOEXEC", 0))
+
+
+def _open_locks(locks: Path) -> int:
+    """Open the lock folder without following a link (a planted link is refused).
+
+    FileNotFoundError when another run removed it, emptied, just now: try again."""
+    try:
+        return os.open(locks, _DIR_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            kind = "a symbolic link" if locks.is_symlink() else "not a folder"
+            raise OutputError(f"{locks} is {kind}: refused, cnnpipe never follows a link"
+                              " inside the output folder (remove it)") from exc
+        raise
+
+
+def _open_lock_file(dir_fd: int, path: Path) -> int:
+    try:
+        return os.open(path.name, _LOCK_FLAGS, 0o644, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise
+        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            raise OutputError(f"lock file {path} is not a regular file (a symbolic link?):"
+                              " refused, cnnpipe never follows a link inside the output"
+                              " folder (remove it)") from exc
+        raise OutputError(f"cannot create lock file {path}: {exc.strerror or exc}") from exc
 
 
 def _lock_path(out_root, name: str) -> tuple[Path, Path]:
@@ -147,46 +200,43 @@ def _sweep_lock(out_root, name: str) -> None:
     """Remove the lock file a killed worker left, unless another run holds it now."""
     locks, path = _lock_path(out_root, name)
     try:
-        fd = os.open(path, _LOCK_FLAGS & ~os.O_CREAT)
+        dir_fd = os.open(locks, _DIR_FLAGS)
     except OSError:
         return
     try:
+        fd = os.open(path.name, _LOCK_FLAGS & ~os.O_CREAT, dir_fd=dir_fd)
+    except OSError:
+        os.close(dir_fd)
+        return
+    try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.unlink(path)
+        os.unlink(path.name, dir_fd=dir_fd)
     except OSError:
         return  # held by a run that is alive: it removes the file itself
     finally:
         os.close(fd)
+        os.close(dir_fd)
     with contextlib.suppress(OSError):
         locks.rmdir()
 
 
 def remove_partial(job: Job, config) -> None:
-    """Remove what an input whose worker was killed left in its folder.
+    """Clean up after an input whose worker was killed.
 
-    Called by the runner (never in the worker, which is gone): temporary files,
-    and, when the folder has no manifest (the input did not finish), the files
-    this run would have written there. A folder with a manifest is complete and
-    stays. Files of an earlier run that this one had not replaced yet stay
-    too, listed in the parked file list, as after a failure in the worker.
+    Called by the runner (never in the worker, which is gone). The worker wrote
+    into a staging folder beside the input's folder, which replaces it only
+    when complete: that staging folder is removed, and, when the kill came
+    between the two renames of the swap, the previous result is put back
+    (:func:`cnnpipe.outputs.recover`). Done holding the folder's lock, and
+    skipped when another run holds it now (that run recovers it itself).
     """
     from cnnpipe import outputs
 
-    _sweep_lock(config.out_root, job.name)
     folder = folder_of(job, config)
-    outputs.remove_leftover_temps(folder)
-    if (folder / outputs.MANIFEST).exists():
-        return
-    names = outputs.planned_files(config)
-    if config.html:  # a large input's values beside report.html: as many files as its size needs
-        from cnnpipe.outputs.report_data import sidecars_in
-
-        names += sidecars_in(folder)
-    for name in names:
-        with contextlib.suppress(OSError):
-            os.unlink(folder / name)
-    with contextlib.suppress(OSError):
-        folder.rmdir()  # only when empty: never removes anything else
+    with contextlib.suppress(OutputError, OSError), \
+            folder_lock(config.out_root, job.name, wait=False) as held:
+        if held:
+            outputs.recover(folder)
 
 
 def label_of(job: Job) -> str:

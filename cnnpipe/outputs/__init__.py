@@ -2,19 +2,19 @@
 for a one-layer run and for a stack of layers (``run --pipeline``).
 
 The entry point is :func:`write_outputs` ``(loaded, config, folder)``. Every file
-is written atomically (temporary name, then rename), the manifest last: a folder
-with a ``manifest.json`` is complete. A re-run removes the maps an earlier run
-wrote and this one did not (its detectors changed), and never touches a file
-cnnpipe did not write. The pieces: :mod:`.folder` (atomic background writes,
-temporary and stale files, clean-up), :mod:`.maps` (file names, map entries,
-overview sheets, provenance).
+is written atomically (temporary name, then rename) into a hidden staging folder
+beside the input's folder, the manifest last; the complete staging folder then
+replaces the input's folder all at once (:mod:`.swap`), so a failed re-run leaves
+the previous result whole, and a re-run with fewer detectors leaves no stale map.
+The pieces: :mod:`.folder` (atomic background writes, where folders go),
+:mod:`.swap` (staging, swap, recovery after a kill), :mod:`.maps` (file names,
+map entries, overview sheets, provenance).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,18 +24,10 @@ from cnnpipe import interrupt, io, layer
 from cnnpipe.io.jsonfile import load_json
 from cnnpipe.layer import Params
 from cnnpipe.network import Layer
-from cnnpipe.outputs import maps
-from cnnpipe.outputs.folder import (
-    MANIFEST,
-    PREVIOUS,
-    Writer,
-    discard,
-    make_folder,
-    previous_files,
-    remove_leftover_temps,
-    remove_stale,
-)
+from cnnpipe.outputs import maps, swap
+from cnnpipe.outputs.folder import Writer, make_parent
 from cnnpipe.outputs.maps import map_filename, overview_filename, params_summary
+from cnnpipe.outputs.swap import MANIFEST, PREVIOUS, recover
 
 STAGE_PREFIX = maps.STAGE_PREFIX
 
@@ -165,30 +157,29 @@ def write_outputs(loaded, config: RunConfig, folder: Path, source_label: str | N
     source_label : str, optional
         The input's name in sheet titles (default: ``info["path"]``, ``stdin`` for ``-``).
 
-    The folder is complete or absent: on any error or interrupt this run's files
-    are removed (unless the manifest, written last, already landed) and the
-    exception propagates. Leftover temporary files of a killed run are removed
-    first; files of a replaced run that this run did not write are removed last.
+    The folder is replaced all at once or not at all: the run writes into a
+    staging folder beside it (:func:`cnnpipe.outputs.swap.start`), which takes
+    ``folder``'s place only once complete; on any error or interrupt the staging
+    folder is removed, ``folder`` untouched, and the exception propagates. The
+    caller holds the folder's lock (:func:`cnnpipe.batch.folder_lock`) or is its
+    only writer: what dead runs left beside ``folder`` is cleaned up first.
     """
     if source_label is None:
         path = str(loaded.info.get("path", "input"))
         source_label = "stdin" if path == "-" else path
     check_shapes(loaded.array, config)  # a detector that cannot fit fails before any file exists
-    created = not os.path.lexists(folder)
-    writer = Writer(folder, config.threads)
+    make_parent(folder, Path(config.out_root))
+    recover(folder)
+    staging = swap.start(folder)
+    writer = Writer(staging, config.threads)
     try:
-        make_folder(folder, Path(config.out_root))
-        remove_leftover_temps(folder)
-        old_files = previous_files(folder, loaded.info.get("fingerprint"))
-        manifest = _write_all(loaded, config, folder, source_label, writer)
+        swap.mark(staging)
+        manifest = _write_all(loaded, config, staging, source_label, writer)
+        swap.swap(staging, folder)
     except BaseException:
-        # Complete or absent: a failed or interrupted input leaves none of this run's files,
-        # unless its manifest (written last) already landed: then the folder is complete.
         writer.abort()
-        if not (folder / MANIFEST).exists():
-            discard(folder, writer.written, created)
+        swap.abandon(staging, ours=True)  # nothing of this run stays; the previous is in place
         raise
-    remove_stale(folder, old_files, set(manifest["files"]))
     return manifest
 
 
@@ -266,4 +257,4 @@ def _manifest(loaded, config: RunConfig, input_entry: dict, layers_meta: list,
 
 __all__ = ["MANIFEST", "PREVIOUS", "STAGE_PREFIX", "RunConfig", "check_shapes", "is_complete",
            "map_filename", "overview_filename", "params_summary", "planned_files",
-           "read_manifest", "remove_leftover_temps", "write_outputs"]
+           "read_manifest", "recover", "write_outputs"]

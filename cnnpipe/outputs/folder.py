@@ -1,15 +1,11 @@
-"""An input's output folder: atomic writes in background threads, and its life cycle.
+"""An input's output folder: atomic writes in background threads, and where it goes.
 
-A folder is complete or absent: every file is written under a temporary name
-and renamed; a failed or interrupted run removes the files it wrote (and the
-folder when it made it); a re-run parks the file list of the run it replaces
-(``PREVIOUS``) and removes, once its own manifest has landed, the files that
-run wrote and this one did not. Nothing cnnpipe did not write is touched.
+Every file is written under a temporary name and renamed, into a staging
+folder that replaces the input's folder all at once when complete (:mod:`.swap`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import threading
@@ -20,10 +16,6 @@ import numpy as np
 
 from cnnpipe import io
 from cnnpipe.errors import OutputError
-from cnnpipe.io.jsonfile import load_json
-
-MANIFEST = "manifest.json"
-PREVIOUS = ".cnnpipe-previous.json"  # the file list of a run being replaced
 
 #: Pixel and value buffers queued for background encoding, at most (see Writer).
 PENDING_BYTES = 64 * 1024 * 1024
@@ -108,20 +100,24 @@ class Writer:
                 self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_folder(folder: Path, root: Path | None = None) -> None:
-    """Create ``folder`` (and its parents) below the output root ``root``.
+def make_parent(folder: Path, root: Path | None = None) -> None:
+    """Create the folder ``folder`` goes in (and its parents), below the output root ``root``.
 
-    A symbolic link at or below ``root`` on the way to ``folder`` is refused
-    before anything is created, written or removed: a link planted in OUT
-    (``OUT/camera -> /elsewhere``) must not make cnnpipe write or delete
-    outside OUT. ``root`` itself may be a link: the user named it.
+    A symbolic link at or below ``root`` on the way to ``folder``, or at ``folder``
+    itself, is refused before anything is created, written or removed: a link planted
+    in OUT (``OUT/camera -> /elsewhere``) must not make cnnpipe write or delete
+    outside OUT. ``root`` itself may be a link: the user named it. Something other
+    than a folder at ``folder`` (a file named like it) is refused too.
     """
     refuse_links(folder, root)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {folder}: {exc.strerror or exc}") from exc
     refuse_links(folder, root)  # a link made meanwhile by someone else
+    if os.path.lexists(folder) and not stat.S_ISDIR(os.lstat(folder).st_mode):
+        raise OutputError(f"cannot create output folder {folder}: a file of that name is in"
+                          " the way (move it, or choose another -o)")
 
 
 def refuse_links(folder: Path, root: Path | None) -> None:
@@ -130,98 +126,11 @@ def refuse_links(folder: Path, root: Path | None) -> None:
         parts = folder.relative_to(root).parts if root is not None else ()
     except ValueError:
         parts = ()
-    steps = [root.joinpath(*parts[:i]) for i in range(1, len(parts) + 1)] or [folder]
+    steps = [root.joinpath(*parts[:i]) for i in range(1, len(parts) + 1)]
+    if not parts and folder != root:
+        steps = [folder]
     for step in steps:
         if step.is_symlink():
             raise OutputError(f"output folder {step} is a symbolic link: refused, cnnpipe"
                               " never writes or deletes through a link inside the output"
                               " folder (remove the link, or choose another -o)")
-
-
-def _unlink_regular(path: Path) -> bool:
-    """Remove ``path`` only if it is a regular file (never a link, folder or FIFO)."""
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return False
-    except FileNotFoundError:
-        return False
-    os.unlink(path)
-    return True
-
-
-def remove_leftover_temps(folder: Path) -> list[str]:
-    """Remove temporary files an earlier, killed run left in ``folder``; return their names.
-
-    Only names :func:`cnnpipe.io.is_temp_name` recognises (``.NAME.cnnpipe-tmp-XXXXXXXX``)
-    are touched. A process killed with SIGKILL cannot clean up after itself.
-    """
-    removed = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    for entry in entries:
-        if io.is_temp_name(entry.name):
-            try:
-                if not _unlink_regular(Path(entry.path)):
-                    continue
-            except FileNotFoundError:
-                continue
-            removed.append(entry.name)
-    return removed
-
-
-def previous_files(folder: Path, fingerprint: str | None = None) -> set[str]:
-    """Files an earlier run recorded here; parked in PREVIOUS until this run completes.
-
-    PREVIOUS also names the input now being written (``fingerprint``), so
-    that :func:`cnnpipe.batch.claim_folders` still knows whose folder it is meanwhile.
-    """
-    names: set[str] = set()
-    for source in (folder / PREVIOUS, folder / MANIFEST):
-        data = load_json(source)
-        files = data.get("files") if isinstance(data, dict) else None
-        if isinstance(files, list):
-            names.update(n for n in files if _safe_name(n))
-    if names:
-        record = {"files": sorted(names), "input": fingerprint}
-        io.atomic_write(folder / PREVIOUS, json.dumps(record).encode())
-        try:
-            os.unlink(folder / MANIFEST)  # the folder is incomplete until the new manifest lands
-        except FileNotFoundError:
-            pass
-    return names
-
-
-def _safe_name(name) -> bool:
-    return isinstance(name, str) and name and "/" not in name and "\\" not in name \
-        and name not in (".", "..")
-
-
-def discard(folder: Path, written: list[str], created: bool) -> None:
-    """Remove this run's files (and ``folder`` when this run made it and it is empty)."""
-    for name in written:
-        try:
-            os.unlink(folder / name)
-        except OSError:
-            pass
-    if created:
-        try:
-            os.rmdir(folder)  # only if empty: never removes anything else
-        except OSError:
-            pass
-
-
-def remove_stale(folder: Path, old: set[str], new: set[str]) -> None:
-    """Remove the files of the replaced run that this run did not write, then PREVIOUS."""
-    for name in sorted(old - new):
-        try:
-            _unlink_regular(folder / name)  # only files: a listed link or folder stays
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise OutputError(f"cannot remove stale output {folder / name}: {exc}") from exc
-    try:
-        os.unlink(folder / PREVIOUS)
-    except FileNotFoundError:
-        pass
