@@ -156,11 +156,22 @@ def _run_example(invoke, example: str):
     return code, "\n".join(log)
 
 
+def _stage_outputs(example: str) -> list[str]:
+    """The -o files of the stage commands in ``example``: some exist among the fixtures
+    (as other examples' inputs), and a stage never replaces a file without --force."""
+    words = shlex.split(example)
+    return [words[i + 1] for i, word in enumerate(words[:-1])
+            if word in ("-o", "--out") and words[i + 1] != "-"
+            and any(stage in words for stage in ("conv", "relu", "pool"))]
+
+
 @pytest.mark.parametrize("command, example", EXAMPLES,
                          ids=[f"{name}: {example}" for name, example in EXAMPLES])
 def test_every_help_example_runs(invoke, fixtures, tmp_path, monkeypatch, command, example):
     work = tmp_path / "work"
     shutil.copytree(fixtures, work, symlinks=True)
+    for written in _stage_outputs(example):  # a user runs `conv -o conv.csv` before reading it
+        (work / written).unlink(missing_ok=True)
     before = sorted(p.relative_to(work) for p in work.rglob("*"))
     monkeypatch.chdir(work)
     code, log = _run_example(invoke, example)

@@ -12,14 +12,16 @@ import sys
 
 import click
 
-from cnnpipe.cli.applies import refuse_ignored
+from cnnpipe.cli.applies import Rule, refuse_ignored
 from cnnpipe.cli.options import (
     activation_options,
     build_kernels,
     build_params,
     conv_options,
+    force_option,
     kernel_options,
     pool_options,
+    refuse_to_replace,
 )
 
 TERMINAL_REFUSAL = ("refusing to write binary .npy to a terminal; redirect to a file or pipe "
@@ -35,6 +37,22 @@ _output_option = click.option(
 
 
 # --------------------------------------------------------------------------- reading
+
+_force_option = force_option("the -o file")
+
+#: When the stage commands' own options act.
+RULES = (Rule("force", lambda p: p["output"] != "-",
+              "has no effect with -o - (standard output: no file is written)"),)
+
+
+def _check_output(output: str, force: bool) -> None:
+    """Before any work: an existing -o file is refused unless --force (a stack written
+    as PNGs goes to NAME-1.png ...: those are checked once their number is known)."""
+    import os
+
+    if output != "-" and (not output.lower().endswith(".png") or os.path.isdir(output)):
+        refuse_to_replace(output, force, "-o")
+
 
 def read_stage_input(source: str, stdin=None):
     """The map(s) of a stage's INPUT as float32, (H, W) or (K, H, W).
@@ -93,8 +111,13 @@ def npy_bytes(array) -> bytes:
     return buffer.getvalue()
 
 
-def write_stage_output(array, output: str, stage: str, stdout=None) -> list[str]:
-    """Write a stage's result by the extension of ``output``; return the files written."""
+def write_stage_output(array, output: str, stage: str, stdout=None,
+                       force: bool = False) -> list[str]:
+    """Write a stage's result by the extension of ``output``; return the files written.
+
+    No existing file is replaced without ``force``: every target is checked before
+    the first one is written (a stack to ``maps.png`` writes ``maps-1.png`` ...).
+    """
     from pathlib import Path
 
     from cnnpipe import io
@@ -116,13 +139,18 @@ def write_stage_output(array, output: str, stage: str, stdout=None) -> list[str]
         raise ParameterError(f"-o {output!r}: a {ext} file holds one 2-D map but the result is "
                              f"a stack of {array.shape[0]} maps; use .npy (or .png for one "
                              "PNG per map)")
+    if ext != ".png" or array.ndim == 2:
+        maps, targets = [array], [path]
+    else:
+        maps = list(array)
+        targets = [path.with_name(f"{path.stem}-{n}{ext}") for n in range(1, len(maps) + 1)]
+    for target in targets:
+        refuse_to_replace(target, force, "-o")
     if ext != ".png":
         io.save_matrix(path, array)
         return [str(path)]
-    maps = [array] if array.ndim == 2 else list(array)
     written = []
-    for number, one in enumerate(maps, start=1):
-        target = path if array.ndim == 2 else path.with_name(f"{path.stem}-{number}{ext}")
+    for one, target in zip(maps, targets, strict=True):
         chosen = mapping.choose_mapping(one, stage=stage)
         pixels = mapping.to_pixels(one, chosen)
         io.atomic_write(target, io.encode_png(pixels, text=mapping.png_text(chosen)))
@@ -168,7 +196,7 @@ def _params(**options):
     return build_params(**options)
 
 
-def _finish(array, output, stage):
+def _finish(array, output, stage, force=False):
     import numpy as np
 
     from cnnpipe.errors import InputError
@@ -176,7 +204,7 @@ def _finish(array, output, stage):
     if not np.isfinite(array).all():  # the next stage (and a PNG) could not take it
         raise InputError(f"the {stage} result overflowed float32 (values beyond ±3.4e38); "
                          "scale the input or the detector weights down")
-    written = write_stage_output(array, output, stage)
+    written = write_stage_output(array, output, stage, force=force)
     if written:
         shape = "x".join(str(n) for n in array.shape)
         click.echo(f"cnnpipe {stage}: wrote {', '.join(written)} ({shape})", err=True)
@@ -187,8 +215,9 @@ def _finish(array, output, stage):
 @kernel_options
 @conv_options
 @_output_option
+@_force_option
 def conv(input_path, kernel_specs, random_n, seed, random_size, conv_stride, padding, pad_mode,
-         dilation, flip, output):
+         dilation, flip, output, force):
     """Convolve INPUT with feature detectors (the first stage of `run`).
 
     INPUT is an image (loaded as gray in [0, 1]), a .npy map or (K, H, W)
@@ -201,19 +230,21 @@ def conv(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
       cnnpipe conv samples/tutorial.csv -k tutorial -o conv.csv
       cnnpipe conv photo.png -k sobel-x -k sobel-y -o edges.png
     """
-    refuse_ignored()
+    refuse_ignored(extra=RULES)
+    _check_output(output, force)
     kernels = build_kernels(kernel_specs, random_n, seed, random_size)
     params = _params(conv_stride=conv_stride, padding=padding, pad_mode=pad_mode,
                      dilation=dilation, flip=flip)
     array = read_stage_input(input_path)
-    _finish(apply_conv(array, kernels, params), output, "conv")
+    _finish(apply_conv(array, kernels, params), output, "conv", force)
 
 
 @click.command()
 @_input_argument
 @activation_options
 @_output_option
-def relu(input_path, activation, leak, output):
+@_force_option
+def relu(input_path, activation, leak, output, force):
     """Apply the activation to every value of INPUT (the second stage of `run`).
 
     --activation none passes the values through unchanged.
@@ -225,18 +256,20 @@ def relu(input_path, activation, leak, output):
     """
     from cnnpipe.layer import activate
 
-    refuse_ignored()
+    refuse_ignored(extra=RULES)
+    _check_output(output, force)
     params = _params(activation=activation, leak=leak)
     array = read_stage_input(input_path)
     result = activate(array, params)
-    _finish(array if result is None else result, output, "relu")
+    _finish(array if result is None else result, output, "relu", force)
 
 
 @click.command()
 @_input_argument
 @pool_options
 @_output_option
-def pool(input_path, pool_mode, window, stride, edge, output):
+@_force_option
+def pool(input_path, pool_mode, window, stride, edge, output, force):
     """Pool each map of INPUT (the third stage of `run`).
 
     --pool none passes the values through unchanged.
@@ -248,8 +281,9 @@ def pool(input_path, pool_mode, window, stride, edge, output):
     """
     from cnnpipe.layer import pool as pool_stage
 
-    refuse_ignored()
+    refuse_ignored(extra=RULES)
+    _check_output(output, force)
     params = _params(pool_mode=pool_mode, window=window, stride=stride, edge=edge)
     array = read_stage_input(input_path)
     result = pool_stage(array, params)
-    _finish(array if result is None else result, output, "pool")
+    _finish(array if result is None else result, output, "pool", force)
