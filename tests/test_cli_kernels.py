@@ -292,3 +292,15 @@ def test_a_wide_or_rgb_kernel_card_keeps_its_words_whole_at_80_columns():
     assert "rgb-bank-1  3ch 7×7" in text and "channel 2" in text
     assert "gabor-45-1-3  7×7" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_the_planes_of_a_multichannel_kernel_are_headed_by_their_channel():
+    from cnnpipe.pictures.kernel_picture import CHANNEL_GAP, PLANE_LABEL, kernel_image
+
+    w = np.arange(18.0).reshape(2, 3, 3) - 9
+    picture = np.asarray(kernel_image(w))
+    # two square 3x3 planes side by side, under a label row (text on white)
+    plane_side = (picture.shape[1] - CHANNEL_GAP) // 2
+    assert picture.shape[0] == PLANE_LABEL + plane_side
+    label_row = picture[:PLANE_LABEL]
+    assert (label_row < 200).any() and (label_row == 255).mean() > 0.5

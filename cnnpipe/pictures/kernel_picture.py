@@ -26,6 +26,7 @@ __all__ = ["kernel_image", "kernels_sheet", "rgb_patch", "KERNEL_CMAP"]
 KERNEL_CMAP = "vik"
 GRID = (150, 150, 150)
 CHANNEL_GAP = 6
+PLANE_LABEL = 14  # px above each plane of a multi-channel kernel for its channel number
 MAX_CHANNELS = 8
 
 
@@ -75,16 +76,24 @@ def kernel_image(weights, *, values_up_to: int = 7, target: int = 132,
 
 def _channels(w: np.ndarray, values_up_to: int, target: int, min_text_cell: int,
               gap: int = CHANNEL_GAP) -> Image.Image:
-    """The planes of a (C, kh, kw) kernel side by side, on one scale and one cell size."""
+    """The planes of a (C, kh, kw) kernel side by side, on one scale and one cell size,
+    each headed by the input channel it reads ("channel 0" is the first incoming map,
+    as in the terminal's kernel card)."""
     show = max(w.shape[-2:]) <= values_up_to
     extent = float(np.abs(w).max()) or 1.0
     cell = max(_cell_for(c, show, target, min_text_cell) for c in w)
     face = cell_text_font([format_number(v) for v in w.ravel()], cell) if show else None
     parts = [_plane(c, extent, cell, show, face) for c in w]
+    label = font(11)
+    head = PLANE_LABEL if parts[0].width >= label.getlength("channel 0") else 0
     out = Image.new("RGB", (sum(p.width for p in parts) + gap * (len(parts) - 1),
-                            parts[0].height), (255, 255, 255))
+                            head + parts[0].height), (255, 255, 255))
+    draw = ImageDraw.Draw(out)
     for i, p in enumerate(parts):
-        out.paste(p, (i * (p.width + gap), 0))
+        x = i * (p.width + gap)
+        if head:
+            draw.text((x, 0), f"channel {i}", fill=(95, 95, 95), font=label)
+        out.paste(p, (x, head))
     return out
 
 
