@@ -461,3 +461,30 @@ def test_conv_worked_example_follows_padding_modes(invoke, tmp_path, open_page, 
         products = page.eval_on_selector_all(".cp-products td", "els => els.map(e => "
                                              "[+e.dataset.w, +e.dataset.x, +e.dataset.p])")
         assert sum(p for _, _, p in products) == pytest.approx(float(conv[r, c]), abs=1e-5)
+
+
+def test_rgb_values_beside_the_page_are_read_per_channel(invoke, tmp_path, open_page, banded):
+    banded(3 * 11, 2)  # 8-bit RGB levels, 3 bytes a pixel: bands of 2 rows of every channel
+    rng = np.random.default_rng(5)
+    image = write_png(tmp_path / "rgb.png", rng.integers(0, 256, (9, 11, 3), dtype=np.uint8))
+    result = invoke("run", image, "--color", "rgb", "-k", "sobel-y", "--html", "--npy", "-o",
+                    tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "out" / "rgb"
+    values = np.load(folder / "00-input.npy")
+    assert values.shape == (3, 9, 11)
+    conv = np.load(folder / "01-conv-sobel-y.npy")
+    page = open_page(folder / "report.html")
+    for r, c in ((5, 7), (8, 0)):
+        hover_cell(page, "image", r, c, (9, 11))
+        assert page.locator(".cp-info h3").inner_text() == f"Input pixel ({r}, {c})"
+        shown = [float(v) for v in page.locator(".cp-result b").inner_text().split(", ")]
+        assert shown == pytest.approx(values[:, r, c].tolist(), rel=1e-5)  # 6 digits
+    r, c = 3, 4  # the kernel's rows 3-5 straddle bands 2 and 3
+    hover_cell(page, "conv", r, c, conv.shape[-2:])
+    expected = conv[0, r, c] if conv.ndim == 3 else conv[r, c]
+    assert float(page.locator(".cp-sum b").inner_text()) == pytest.approx(
+        float(expected), rel=1e-5, abs=1e-6)
+    # each band read once, when first needed: rows 4-5, row 8, rows 2-3 (4-5 kept)
+    assert bands_read(open_page) == ["report-input-03.js", "report-input-05.js",
+                                     "report-input-02.js"]
