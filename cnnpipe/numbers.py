@@ -1,4 +1,5 @@
-"""How cnnpipe writes numbers and sizes, everywhere: tables, sheets, GIFs, animations.
+"""How cnnpipe writes numbers and sizes, everywhere (tables, sheets, GIFs, animations),
+and how it splits a row of a text matrix into numbers.
 
 One formatter, so a value reads the same in the terminal, on ``overview.png``
 and in an animation's arithmetic (pure Python, no dependencies):
@@ -19,8 +20,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["SIGNIFICANT", "SIZE_ORDER", "format_number", "format_sum", "size_text",
-           "shape_text"]
+__all__ = ["SIGNIFICANT", "SIZE_ORDER", "format_number", "format_sum", "separator",
+           "size_text", "shape_text", "split_row"]
 
 #: Significant digits of every non-integer number cnnpipe shows.
 SIGNIFICANT = 3
@@ -101,3 +102,26 @@ def shape_text(shape) -> str:
         return "×".join(str(n) for n in shape)
     size = size_text(shape[-2], shape[-1])
     return " × ".join([*(str(n) for n in shape[:-2]), size])
+
+
+def separator(first_row: str) -> str | None:
+    """The one separator rule of every text matrix cnnpipe reads.
+
+    Images and maps of `run` and the stage commands, answers to `check`, kernel
+    files; files and standard input; ``.csv`` and ``.txt`` alike: values are
+    separated by commas when the first row of numbers holds a comma (blanks around
+    them allowed), else by runs of spaces and tabs.
+
+    >>> separator("1, 2,3"), separator("1 \\t 2  3")
+    (',', None)
+    """
+    return "," if "," in first_row else None
+
+
+def split_row(row: str, comma: bool) -> list[str]:
+    """One row's values by :func:`separator`'s choice (``comma``: the first row held one).
+
+    >>> split_row(" 1, 2 ,3 ", True), split_row("1\\t2   3", False)
+    (['1', '2', '3'], ['1', '2', '3'])
+    """
+    return [cell.strip() for cell in row.split(",")] if comma else row.split()

@@ -1,8 +1,8 @@
 """Text matrices read the same way everywhere (issue #17 point 5).
 
 Commas, spaces or tabs (and mixed runs of blanks), in a .csv or .txt file or on
-standard input, give the same numbers to `run`, `conv` and `check`: the rule is
-cnnpipe.io.matrix.separator, in one place.
+standard input, give the same numbers to `run`, `conv` and `check`, and as kernel
+files to `-k`: the rule is cnnpipe.numbers.separator, in one place.
 """
 
 from __future__ import annotations
@@ -118,3 +118,26 @@ def test_a_row_that_changes_separator_is_refused_naming_the_rule(invoke, tmp_pat
         assert result.exit_code == 1, result.output
         line = result.stderr.strip().splitlines()[-1]
         assert "non-numeric value" in line and hint in line, line
+
+
+@pytest.mark.parametrize("ext", [".csv", ".txt"])
+@pytest.mark.parametrize("style", list(STYLES))
+def test_a_kernel_file_reads_the_same_weights_whatever_the_separator(tmp_path, style, ext):
+    from cnnpipe.kernels import parse_kernel_specs
+
+    path = tmp_path / f"k{ext}"
+    path.write_bytes(text(VALUES, style))
+    (kernel,) = parse_kernel_specs([str(path)])
+    assert np.array_equal(kernel.weights, VALUES.astype(np.float64))
+
+
+@pytest.mark.parametrize("rows, first", [(b"1,2,3\n4 5 6\n", "commas"),
+                                         (b"1 2 3\n4,5,6\n", "spaces or tabs")])
+def test_a_kernel_file_that_changes_separator_is_refused_naming_the_rule(invoke, tmp_path,
+                                                                       rows, first):
+    path = tmp_path / "k.csv"
+    path.write_bytes(rows)
+    result = invoke("kernels", path)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "row 2" in line and f"the first row uses {first}" in line, line

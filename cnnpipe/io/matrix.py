@@ -21,6 +21,7 @@ from cnnpipe.io.common import (
     _too_big,
 )
 from cnnpipe.io.png import atomic_write
+from cnnpipe.numbers import separator
 
 # --------------------------------------------------------------------------- matrices
 
@@ -169,20 +170,6 @@ def _npy_data(fp) -> np.ndarray:
                          "a .npy file holds one array)")
     with np.errstate(over="ignore"):
         return np.ascontiguousarray(array, dtype=np.float32)
-
-
-def separator(first_row: str) -> str | None:
-    """The one separator rule of every text matrix cnnpipe reads.
-
-    Inputs of `run` and the stage commands, answers to `check`, files and standard
-    input, ``.csv`` and ``.txt`` alike: values are separated by commas when the first
-    row of numbers holds a comma (blanks around them allowed), else by runs of spaces
-    and tabs.
-
-    >>> separator("1, 2,3"), separator("1 \\t 2  3")
-    (',', None)
-    """
-    return "," if "," in first_row else None
 
 
 def text_format(data: bytes) -> str:

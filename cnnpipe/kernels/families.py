@@ -24,6 +24,7 @@ import re
 
 import numpy as np
 
+from cnnpipe import numbers
 from cnnpipe.errors import KernelError
 
 #: The largest side a generated kernel may have; a bigger detector is almost
@@ -215,6 +216,22 @@ def split_rows(text: str, row_separators: str = ";\n") -> list[list[str]]:
     # "1,,0" keeps its empty value (refused later), as an image CSV does; a
     # trailing ";" or blank line is not an empty row.
     return [re.split(r"\s*,\s*|\s+", row.strip()) for row in rows if row.strip()]
+
+
+def split_file_rows(text: str, what: str) -> list[list[str]]:
+    """A kernel file's rows (at newlines or ``;``), split by the one separator rule of
+    every text matrix (:func:`cnnpipe.numbers.separator`: the first row decides)."""
+    rows = [row.strip() for row in re.split("[\n;]", text) if row.strip()]
+    comma = bool(rows) and numbers.separator(rows[0]) == ","
+    split = []
+    for i, row in enumerate(rows, start=1):
+        if comma and any(len(cell.split()) > 1 for cell in row.split(",")) or \
+                not comma and "," in row:
+            first, other = ("commas", "spaces or tabs") if comma else ("spaces or tabs", "commas")
+            raise KernelError(f"{what}: row {i} separates values with {other}, but the first "
+                              f"row uses {first}; use one separator in every row")
+        split.append(numbers.split_row(row, comma))
+    return split
 
 
 def read_text(path: str) -> str:

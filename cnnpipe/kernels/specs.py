@@ -162,7 +162,8 @@ def _from_file(path: str, spec: str) -> list[Kernel]:
             description += f" ({detail})"
         else:
             text = fam.strip_comments(fam.read_text(path))
-            weights = fam.rows_to_array(fam.split_rows(text, "\n;"), f"kernel file '{path}'")
+            weights = fam.rows_to_array(fam.split_file_rows(text, f"kernel file '{path}'"),
+                                       f"kernel file '{path}'")
     except PermissionError:
         raise KernelError(f"kernel file '{path}' cannot be read (permission denied)") from None
     if weights.ndim == 4:
