@@ -213,7 +213,9 @@ def test_conv_cell_of_a_photo_is_a_worked_example(invoke, tmp_path, open_page, b
     assert bands_read(open_page) == []  # opening the page reads no values beside it
     r, c = 137, 211  # on the cat's face; its patch's rows 137-139 straddle two bands
     hover_cell(page, "conv", r, c, conv.shape)
-    assert page.locator(".cp-info h3").inner_text().startswith(f"conv cell ({r}, {c}) of sobel-x")
+    heading = page.locator(".cp-info h3").inner_text()
+    assert heading.startswith(f"conv cell ({r}, {c}) of sobel-x")
+    assert heading.endswith("(row, column, from 0)")  # which number is which, said
     tds = page.locator(".cp-products td")
     assert tds.count() == 9
     for i in range(9):

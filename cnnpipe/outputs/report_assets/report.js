@@ -320,6 +320,8 @@
   };
 
   // ---- the page --------------------------------------------------------------------------
+  // a cell is (row, column), counted from 0 as in the terminal tables; sizes are W×H
+  var ROW_COL = ' <small class="order">(row, column, from 0)</small>';
   var STAGE_NAMES = { conv: "conv", relu: "ReLU", pool: "pool" };
 
   function kernelGrid(k, p) {
@@ -519,7 +521,7 @@
     if (this.views.relu) this.views.relu.setMarks([cell]);
     var t = m.convTerms(li, di, ch, r, c), k = L.kernels[D.kernel];
     var conv = m.value(li, di, "conv", ch, r, c), stored = m.stored(li, di, "conv", ch, r, c);
-    var h = "<h3>" + STAGE_NAMES[stage] + " cell (" + r + ", " + c + ") of " + esc(D.name) + "</h3>";
+    var h = "<h3>" + STAGE_NAMES[stage] + " cell (" + r + ", " + c + ") of " + esc(D.name) + ROW_COL + "</h3>";
     h += '<p>Worked example: the kernel <b>' + esc(k.name) + "</b>" + (L.params.flip ? " (flipped)" : "") + " over its input patch, product by product" +
       (t.planes > 1 ? ", summed over " + t.planes + " input maps" : "") + ".</p>";
     var perPlane = t.kh * t.kw;
@@ -565,7 +567,7 @@
       winMarks.push({ r0: det.winner.r, r1: det.winner.r + 1, c0: det.winner.c, c1: det.winner.c + 1, cls: "cp-winner" });
     this.views[w.src].setMarks(winMarks);
     if (w.src === "relu" && this.views.conv) this.views.conv.setMarks([{ r0: w.r0, r1: w.r1, c0: w.c0, c1: w.c1, cls: "cp-window" + (w.partial ? " cp-partial" : "") }]);
-    var h = "<h3>pool cell (" + r + ", " + c + ") of " + esc(D.name) + "</h3>";
+    var h = "<h3>pool cell (" + r + ", " + c + ") of " + esc(D.name) + ROW_COL + "</h3>";
     h += '<p class="cp-win">' + esc(det.mode) + " over rows " + w.r0 + "–" + (w.r1 - 1) + ", cols " + w.c0 + "–" + (w.c1 - 1) + " of the " + STAGE_NAMES[w.src] + " map" +
       (w.partial ? ' <b class="cp-partial-note">partial window</b>: it hangs off the map, ' + w.count + " of " + (w.kh * w.kw) + " cells inside" : "") + ".</p>";
     h += '<table class="cp-window-values">';
