@@ -411,16 +411,16 @@ def test_output_root_that_is_a_file_is_one_usage_error(invoke, tmp_path):
     assert (tmp_path / "blocker").read_text() == "a file, not a folder"
 
 
-def test_output_under_a_file_fails_every_input_with_one_line(invoke, tmp_path):
+def test_output_under_a_file_is_one_usage_line_before_any_input(invoke, tmp_path):
+    # issue 14: found once, before any input is read (was: one failure per input)
     good_image(tmp_path / "a.png")
     good_image(tmp_path / "b.png", 1)
     (tmp_path / "blocker").write_text("a file, not a folder")
     result = run(invoke, tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "blocker" / "x")
-    assert result.exit_code == 1
-    lines = stderr_lines(result)
-    assert len(lines) == 2
-    assert all("cannot create output folder" in line and "Not a directory" in line
-               for line in lines)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "cannot create the output folder" in lines[0] and "blocker is a file" in lines[0]
     assert (tmp_path / "blocker").read_text() == "a file, not a folder"
 
 

@@ -91,8 +91,12 @@ def run_batch(jobs: Sequence[Job], config, *, workers: int = 1,
     ``workers`` is a budget of cores (:func:`threads_per_input`). ``executor``
     is a name (``inline``, ``process``, or a module of
     :mod:`cnnpipe.batch.executors`) or an executor object; by default
-    ``inline`` for one job or one worker, else ``process``.
+    ``inline`` for one job or one worker, else ``process``. An output root that
+    cannot be written is a ParameterError before any job starts.
     """
+    from cnnpipe.outputs.folder import check_out_root
+
+    check_out_root(config.out_root)  # a read-only -o: one line before any input is decoded
     threads = threads_per_input(workers, len(jobs))
     if getattr(config, "threads", threads) != threads:
         config = dataclasses.replace(config, threads=threads)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnpipe import io
-from cnnpipe.errors import OutputError
+from cnnpipe.errors import OutputError, ParameterError
 
 #: Pixel and value buffers queued for background encoding, at most (see Writer).
 PENDING_BYTES = 64 * 1024 * 1024
@@ -134,3 +134,28 @@ def refuse_links(folder: Path, root: Path | None) -> None:
             raise OutputError(f"output folder {step} is a symbolic link: refused, cnnpipe"
                               " never writes or deletes through a link inside the output"
                               " folder (remove the link, or choose another -o)")
+
+
+def check_out_root(out_root) -> None:
+    """ParameterError (a usage error, exit 2) when the output root cannot be written.
+
+    Called once before a batch starts, so a read-only or misplaced ``-o`` is one
+    line before any input is decoded, not one failure per input. The nearest
+    existing folder on the way to OUT (OUT itself when it exists; it may be a
+    link the user named) must be a folder this process may write into
+    (``os.access``: a read-only file system or missing permission; root passes
+    the permission bits, as it does when it writes).
+    """
+    path = Path(out_root)
+    probe = path
+    while not os.path.lexists(probe) and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "a file" if probe.exists() else "a broken link"
+        raise ParameterError(f"-o/--out {out_root}: cannot create the output folder: {probe} is"
+                             f" {what}, not a folder (choose another -o)")
+    effective = os.access in os.supports_effective_ids
+    if not os.access(probe, os.W_OK | os.X_OK, effective_ids=effective):
+        where = "the output folder" if probe == path else f"{probe}, where it would be made,"
+        raise ParameterError(f"-o/--out {out_root}: {where} is not writable (read-only, or no"
+                             " permission): nothing was read (choose another -o)")
