@@ -162,47 +162,37 @@ def _non_degenerate(lo: float, hi: float) -> tuple[float, float]:
     return lo, hi
 
 
-def choose_mapping(
-    array,
-    *,
-    stage: str,
-    scale: str = DEFAULT_SCALE,
-    cmap: str = "auto",
-    value_range: tuple[float, float] | None = None,
-    bit_depth: int = 8,
-    extent: float | None = None,
-) -> dict:
+def choose_mapping(array, *, stage: str, scale: str = DEFAULT_SCALE, cmap: str = "auto",
+                   value_range: tuple[float, float] | None = None, bit_depth: int = 8,
+                   extent: float | None = None) -> dict:
     """Choose how the values of a map become pixels.
 
     Parameters
     ----------
     array : array_like
-        The map, (H, W), or (3, H, W) for ``--color rgb`` (one detector on each of
-        R, G, B).
+        The map, (H, W), or (3, H, W) for ``--color rgb`` (one detector per channel).
     stage : {"input", "conv", "relu", "pool"}
     scale : str
-        "robust" (default), "map", "detector" (`value_range` is then the range
-        shared by one detector's conv/relu/pool maps) or "fixed:LO,HI". The input
-        belongs to no detector and is always shown on its own full range (0..1
-        for images).
+        "robust" (default), "map", "detector" (``value_range`` is then the range
+        shared by one detector's maps) or "fixed:LO,HI". The input is always on
+        its own full range (0..1 for images).
     cmap : str
-        A colour map name or "auto" (gray for the input and for 16-bit, `vik`
-        for signed maps, `viridis` for non-negative maps). Ignored for (3, H, W) maps, which are
-        coloured by their own channels.
+        A colour map or "auto" (gray for the input and 16-bit, `vik` for signed
+        maps, `viridis` for non-negative ones); (3, H, W) maps use their channels.
     value_range : (lo, hi), optional
         The shared data range for ``scale="detector"``.
     bit_depth : {8, 16}
         16 gives 65535 levels and needs ``cmap="gray"``.
     extent : float, optional
-        With ``scale="robust"``: use this extent ``M`` instead of the map's own
-        (:func:`detector_mappings` passes the pooled map the extent of its source).
+        With "robust": this extent ``M`` instead of the map's own
+        (:func:`detector_mappings` gives a pooled map its source's).
 
     Returns
     -------
     dict
         JSON-able: kind, lo, hi, levels, cmap, scale, formula, clipped
-        (``{"below": n, "above": n}``, cells drawn with an end colour because they
-        are beyond the range) and channels="rgb" for (3, H, W) maps.
+        (``{"below": n, "above": n}``: cells drawn with an end colour) and
+        channels="rgb" for (3, H, W) maps.
 
     Examples
     --------
@@ -210,11 +200,7 @@ def choose_mapping(
     >>> m["lo"], m["hi"], m["cmap"]
     (-2.0, 2.0, 'vik')
     """
-    if stage not in STAGES:
-        raise ParameterError(f"`stage` must be one of {', '.join(STAGES)} (got {stage!r})")
-    if bit_depth not in (8, 16):
-        raise ParameterError(f"`--bit-depth` must be 8 or 16 (got {bit_depth!r})")
-    check_cmap_name(cmap)
+    _check_arguments(stage, bit_depth, cmap)
     kind, fixed = parse_scale(scale)
     array = np.asarray(array)
     rgb = _is_rgb(array)
@@ -224,21 +210,23 @@ def choose_mapping(
         kind, lo, hi = _data_range(array, stage, kind, value_range, extent, cmap)
     lo, hi = _non_degenerate(float(lo), float(hi))
     cmap = _colour_map(cmap, stage, lo, bit_depth, rgb)
-    mapping = {
-        "kind": "linear",
-        "lo": lo,
-        "hi": hi,
-        "levels": 65535 if bit_depth == 16 else 255,
-        "cmap": cmap,
-        "scale": kind,
-        "formula": RGB_FORMULA if rgb else GRAY_FORMULA if cmap == "gray" else CMAP_FORMULA,
-        "clipped": _clipped(array, lo, hi),
-    }
+    mapping = {"kind": "linear", "lo": lo, "hi": hi, "levels": 65535 if bit_depth == 16 else 255,
+               "cmap": cmap, "scale": kind,
+               "formula": RGB_FORMULA if rgb else GRAY_FORMULA if cmap == "gray" else CMAP_FORMULA,
+               "clipped": _clipped(array, lo, hi)}
     if mapping["clipped"]["below"] or mapping["clipped"]["above"]:
         mapping["formula"] += CLIP_NOTE
     if rgb:
         mapping["channels"] = "rgb"
     return mapping
+
+
+def _check_arguments(stage: str, bit_depth: int, cmap: str) -> None:
+    if stage not in STAGES:
+        raise ParameterError(f"`stage` must be one of {', '.join(STAGES)} (got {stage!r})")
+    if bit_depth not in (8, 16):
+        raise ParameterError(f"`--bit-depth` must be 8 or 16 (got {bit_depth!r})")
+    check_cmap_name(cmap)
 
 
 def _data_range(array: np.ndarray, stage: str, kind: str, value_range, extent, cmap: str):
