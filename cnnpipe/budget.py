@@ -105,7 +105,9 @@ def format_bytes(n: int | float) -> str:
 # --------------------------------------------------------------------------- reading within limits
 
 
-def read_stream(stream, limit: int, what: str = "standard input") -> bytes:
+def read_stream(stream, limit: int, what: str = "standard input",
+                hint: str = "an eighth of --max-memory; raise --max-memory to read more"
+                ) -> bytes:
     """Read ``stream`` to its end, refusing it as soon as it passes ``limit`` bytes.
 
     Reads in 1 MiB blocks, so memory stays within ``limit`` plus one block, and a
@@ -118,7 +120,7 @@ def read_stream(stream, limit: int, what: str = "standard input") -> bytes:
         size += len(chunk)
         if size > limit:
             raise OverBudget(f"{what} is larger than {format_bytes(limit)}, the input limit "
-                             "(an eighth of --max-memory; raise --max-memory to read more)")
+                             f"({hint})")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -341,6 +343,37 @@ def check(in_shape, layers, budget: Budget | None = None, **options) -> Estimate
     return est
 
 
+def check_stage(in_shape, budget: Budget | None = None, kernels=(), params=None) -> None:
+    """Raise :class:`OverBudget` when ``cnnpipe conv`` (with ``kernels``), ``relu`` or
+    ``pool`` on maps of ``in_shape`` would not fit, before the result is allocated.
+
+    conv holds its input, one padded copy, every result map and their stack; relu and
+    pool at most their input, the result and the finite check's temporary.
+    """
+    budget = budget or Budget()
+    shape = tuple(int(n) for n in in_shape)
+    maps, h, w = (1, *shape) if len(shape) == 2 else shape
+    need, cause = BASE_BYTES + 3 * maps * h * w * 4, f"the input of {maps:,}x{h}x{w} maps"
+    if kernels:
+        mode = "full" if all(k.weights.ndim == 3 for k in kernels) else "per-map"
+        try:
+            found, padded = _layer_maps(SimpleNamespace(kernels=tuple(kernels), params=params,
+                                                        mode=mode), maps, h, w)
+        except ParameterError:
+            return  # a map would be empty: the stage itself says so
+        out = sum(c * ch * cw * 4 for c, (ch, cw), _ in found)
+        need = BASE_BYTES + maps * h * w * 4 + padded + 2 * out
+        c, (ch, cw), _ = max(found, key=lambda d: d[0] * d[1][0] * d[1][1])
+        why = "" if params.padding in ("valid", 0, (0, 0, 0, 0)) else (
+            f", with padding {_padding_text(params.padding)}")
+        cause = (f"{len(found):,} maps, the largest {ch}x{cw} "
+                 f"({format_bytes(c * ch * cw * 4)} as float32{why})")
+    if need > budget.memory:
+        raise OverBudget(f"needs about {format_bytes(need)} of memory, over the budget of "
+                         f"{format_bytes(budget.memory)}: {cause} (use --max-memory to raise "
+                         "the limit)")
+
+
 def _cause(est: Estimate, layers) -> str:
     c, h, w = est.largest
     shape = f"{h}x{w}" if c == 1 else f"{c}x{h}x{w}"
@@ -360,5 +393,5 @@ def _padding_text(padding) -> str:
 
 
 __all__ = ["Budget", "DEFAULT_MAX_DISK", "DEFAULT_MAX_MEMORY", "Estimate", "OverBudget",
-           "check", "check_detectors", "estimate", "format_bytes", "parse_size", "read_stream",
-           "regular_file_problem"]
+           "check", "check_detectors", "check_stage", "estimate", "format_bytes", "parse_size",
+           "read_stream", "regular_file_problem"]

@@ -97,7 +97,11 @@ def check(answer_path, seed, stage):
         ext = ".csv"
     source = answer_path
     if answer_path == "-":  # typed or piped in: `cnnpipe check - --seed 3 --stage pool`
-        source = sys.stdin.buffer.read()
+        from cnnpipe.budget import Budget, read_stream
+
+        # in 1 MiB blocks up to run's input limit: /dev/zero is refused, Ctrl-C stops it
+        source = read_stream(sys.stdin.buffer, Budget().input_bytes,
+                             hint="the answer to check is one small map")
         ext = ".npy" if source.startswith(b"\x93NUMPY") else ".csv"
     try:
         submitted = io.load_matrix(source, ext=ext)

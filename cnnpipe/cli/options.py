@@ -232,6 +232,12 @@ limit_options = _stack(
                  help="Bytes one input's output folder may take."),
 )
 
+#: conv, relu, pool: the memory budget of one stage (standard input may be an eighth of it)
+stage_memory_option = click.option(
+    "--max-memory", type=SIZE, default="4G", show_default=True,
+    help="Memory this stage may use: its result maps (padding included) are counted from "
+         "the shapes before they are allocated. Standard input may be an eighth of it.")
+
 batch_options = _stack(
     click.option("-r", "--recursive", is_flag=True, help="Descend into sub-directories."),
     click.option("-j", "--workers", type=click.IntRange(min=1), default=None,

@@ -22,6 +22,7 @@ from cnnpipe.cli.options import (
     kernel_options,
     pool_options,
     refuse_to_replace,
+    stage_memory_option,
 )
 
 TERMINAL_REFUSAL = ("refusing to write binary .npy to a terminal; redirect to a file or pipe "
@@ -54,7 +55,7 @@ def _check_output(output: str, force: bool) -> None:
         refuse_to_replace(output, force, "-o")
 
 
-def read_stage_input(source: str, stdin=None):
+def read_stage_input(source: str, stdin=None, max_memory: int | None = None):
     """The map(s) of a stage's INPUT as float32, (H, W) or (K, H, W).
 
     ``-`` reads standard input and sniffs it: the ``.npy`` magic, else an image,
@@ -64,11 +65,13 @@ def read_stage_input(source: str, stdin=None):
     import numpy as np
 
     from cnnpipe import io
+    from cnnpipe.budget import Budget, read_stream
     from cnnpipe.errors import InputError
 
     if source == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
-        data = stream.read()
+        budget = Budget(memory=max_memory) if max_memory else Budget()
+        data = read_stream(stream, budget.input_bytes)  # in blocks: bounded, Ctrl-C works
         if not data:
             raise InputError("standard input is empty; pipe a map into this stage "
                              "(e.g. cnnpipe conv photo.png -o - | cnnpipe relu - -o -)")
@@ -192,6 +195,16 @@ def apply_conv(array, kernels, params):
     return np.stack(results)
 
 
+def _check_budget(source, array, max_memory, kernels=(), params=None) -> None:
+    """The memory budget, from the shapes, before the stage allocates its result."""
+    from cnnpipe.budget import Budget, OverBudget, check_stage
+
+    try:
+        check_stage(array.shape, Budget(memory=max_memory), kernels, params)
+    except OverBudget as exc:
+        raise OverBudget(f"{'standard input' if source == '-' else source}: {exc}") from None
+
+
 def _params(**options):
     return build_params(**options)
 
@@ -216,8 +229,9 @@ def _finish(array, output, stage, force=False):
 @conv_options
 @_output_option
 @_force_option
+@stage_memory_option
 def conv(input_path, kernel_specs, random_n, seed, random_size, conv_stride, padding, pad_mode,
-         dilation, flip, output, force):
+         dilation, flip, output, force, max_memory):
     """Convolve INPUT with feature detectors (the first stage of `run`).
 
     INPUT is an image (loaded as gray in [0, 1]), a .npy map or (K, H, W)
@@ -235,7 +249,8 @@ def conv(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
     kernels = build_kernels(kernel_specs, random_n, seed, random_size)
     params = _params(conv_stride=conv_stride, padding=padding, pad_mode=pad_mode,
                      dilation=dilation, flip=flip)
-    array = read_stage_input(input_path)
+    array = read_stage_input(input_path, max_memory=max_memory)
+    _check_budget(input_path, array, max_memory, kernels, params)
     _finish(apply_conv(array, kernels, params), output, "conv", force)
 
 
@@ -244,7 +259,8 @@ def conv(input_path, kernel_specs, random_n, seed, random_size, conv_stride, pad
 @activation_options
 @_output_option
 @_force_option
-def relu(input_path, activation, leak, output, force):
+@stage_memory_option
+def relu(input_path, activation, leak, output, force, max_memory):
     """Apply the activation to every value of INPUT (the second stage of `run`).
 
     --activation none passes the values through unchanged.
@@ -259,7 +275,8 @@ def relu(input_path, activation, leak, output, force):
     refuse_ignored(extra=RULES)
     _check_output(output, force)
     params = _params(activation=activation, leak=leak)
-    array = read_stage_input(input_path)
+    array = read_stage_input(input_path, max_memory=max_memory)
+    _check_budget(input_path, array, max_memory)
     result = activate(array, params)
     _finish(array if result is None else result, output, "relu", force)
 
@@ -269,7 +286,8 @@ def relu(input_path, activation, leak, output, force):
 @pool_options
 @_output_option
 @_force_option
-def pool(input_path, pool_mode, window, stride, edge, output, force):
+@stage_memory_option
+def pool(input_path, pool_mode, window, stride, edge, output, force, max_memory):
     """Pool each map of INPUT (the third stage of `run`).
 
     --pool none passes the values through unchanged.
@@ -284,6 +302,7 @@ def pool(input_path, pool_mode, window, stride, edge, output, force):
     refuse_ignored(extra=RULES)
     _check_output(output, force)
     params = _params(pool_mode=pool_mode, window=window, stride=stride, edge=edge)
-    array = read_stage_input(input_path)
+    array = read_stage_input(input_path, max_memory=max_memory)
+    _check_budget(input_path, array, max_memory)
     result = pool_stage(array, params)
     _finish(array if result is None else result, output, "pool", force)
