@@ -4,6 +4,7 @@ Not a test: run it by hand on an idle machine and read the figures.
 
     python benchmarks/bench_batch.py [--count 200] [--size 512] [--repeat 1]
     python benchmarks/bench_batch.py --tiny [--tiny-count 2000]
+    python benchmarks/bench_batch.py --against ../cnnpipe-old --repeat 3
 
 The default compares `cnnpipe run DIR -j 2` with `-j 1` on 200 photos of
 512x512 (crops of the sample photo: PNG decoding, 5 default detectors, every
@@ -12,6 +13,8 @@ against the 200 photos, both with ``-j 2 --json`` (every record streamed to a
 pipe), and reports the time ratio and the peak memory of the main process:
 records are streamed, not kept, so that memory must not grow with the number
 of inputs (issue #15: the ratio under 5x, the main process under 100 MB).
+``--against SRC`` times ``-j 2`` of this tree and of the checkout SRC (e.g. a
+``git worktree`` of an older commit) in turns on the same photos.
 """
 
 from __future__ import annotations
@@ -56,14 +59,16 @@ def make_tiny(folder: Path, count: int, size: int = 16) -> None:
         Image.fromarray(pixels).save(folder / f"tiny{i:05d}.png")
 
 
-def timed_run(src: Path, out: Path, workers: int, *extra) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (all processes) and the main process's peak MB of one run."""
+def timed_run(src: Path, out: Path, workers: int, *extra, code: Path = ROOT
+              ) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (all processes) and the main process's peak MB of one run
+    of the cnnpipe in the source tree ``code``."""
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-c", PEAK, "run", str(src), "-o", str(out), "-j", str(workers),
            *extra]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    done = subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(code)},
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -90,6 +95,31 @@ def compare_workers(args, tmp: str) -> None:
     t1, t2 = min(runs[1])[0], min(runs[2])[0]
     pairs = ", ".join(f"{a[0] / b[0]:.2f}x" for a, b in zip(runs[1], runs[2], strict=True))
     print(f"  speed-up -j 2 / -j 1: {t1 / t2:.2f}x (best against best; each pair: {pairs})")
+
+
+def against(args, tmp: str) -> None:
+    """``-j 2`` of this tree against ``-j 2`` of another checkout, in turns, same photos."""
+    src, out = Path(tmp, "in"), Path(tmp, "out")
+    src.mkdir()
+    make_photos(src, args.count, args.size)
+    trees = {"this tree": ROOT, f"{args.against}": Path(args.against).resolve()}
+    runs = {name: [] for name in trees}
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    for r in range(args.repeat):
+        for name in (list(trees) if r % 2 == 0 else list(trees)[::-1]):
+            runs[name].append(timed_run(src, out, 2, "-q", code=trees[name]))
+    print(f"{args.count} photos {args.size}x{args.size}, -j 2, {os.cpu_count()} cores; runs in"
+          " turns, median wall time")
+    rates = {}
+    for name in trees:
+        walls = sorted(w for w, _, _ in runs[name])
+        wall = walls[len(walls) // 2]
+        rates[name] = args.count / wall
+        print(f"  {name:>30}: {wall:6.1f} s  ({rates[name]:5.1f} photos/s)   all runs: "
+              + ", ".join(f"{w:.1f} s" for w, _, _ in runs[name]))
+    first, second = list(trees)
+    print(f"  this tree / {second}: {rates[first] / rates[second]:.2f}x photos/s")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 def tiny_against_photos(args, tmp: str) -> None:
@@ -123,9 +153,13 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true",
                         help="2,000 tiny inputs against the photos: time and main-process memory")
     parser.add_argument("--tiny-count", type=int, default=2000)
+    parser.add_argument("--against", metavar="SRC",
+                        help="a checkout of another commit: time -j 2 of both, in turns")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.tiny:
+        if args.against:
+            against(args, tmp)
+        elif args.tiny:
             tiny_against_photos(args, tmp)
         else:
             compare_workers(args, tmp)
