@@ -199,7 +199,7 @@ def test_failed_input_leaves_no_folder_and_its_error_is_one_unwrapped_line(invok
     assert result.exit_code == 2  # every input failed because the options cannot apply to it
     lines = [line for line in result.stderr.splitlines() if "row.csv" in line]
     assert len(lines) == 1
-    assert "1x20" in lines[0] and "3x3" in lines[0]
+    assert "input 20x1" in lines[0] and "3x3" in lines[0]  # width first: 20 wide, 1 tall
     assert not (out / "row").exists()
 
 

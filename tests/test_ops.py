@@ -155,7 +155,8 @@ def test_output_too_small_names_the_sizes():
     with pytest.raises(ParameterError) as info:
         conv2d(np.ones((2, 5)), np.ones((3, 3)))
     message = str(info.value)
-    assert "0x3" in message and "input 2x5" in message and "kernel 3x3" in message
+    # 2 rows, 5 columns: written width first, with the order said
+    assert "3x0 (WxH)" in message and "input 5x2" in message and "kernel 3x3" in message
     assert '`padding="same"`' in message and "--padding" not in message  # the API's words
 
 

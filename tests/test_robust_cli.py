@@ -236,8 +236,10 @@ def test_one_row_image_with_3x3_kernel_is_a_usage_error_naming_the_sizes(invoke,
     assert result.exit_code == 2
     lines = stderr_lines(result)
     assert len(lines) == 1
-    assert lines[0].startswith(f"{tmp_path / 'row.png'}: convolution output would be 0x18")
-    assert "input 1x20, kernel 3x3" in lines[0] and "--padding same" in lines[0]
+    # a 20-pixel-wide, 1-pixel-tall row: sizes width first, as everywhere
+    assert lines[0].startswith(f"{tmp_path / 'row.png'}: convolution output would be 18x0 "
+                               "(WxH)")
+    assert "input 20x1, kernel 3x3" in lines[0] and "--padding same" in lines[0]
     assert all_files(tmp_path / "o") == []
 
 
@@ -262,19 +264,19 @@ def test_image_smaller_than_kernel_in_a_batch_fails_alone_with_exit_1(invoke, tm
     result = run(invoke, tmp_path / "good.png", tmp_path / "tiny.png", "-o", tmp_path / "o")
     assert result.exit_code == 1
     assert stderr_lines(result) == [
-        f"{tmp_path / 'tiny.png'}: convolution output would be 0x0: input 2x2, kernel 3x3 "
+        f"{tmp_path / 'tiny.png'}: convolution output would be 0x0 (WxH): input 2x2, kernel 3x3 "
         "(dilation 1), padding valid — use a smaller kernel or --padding same"]
     assert os.listdir(tmp_path / "o") == ["good"]
     assert_complete(tmp_path / "o" / "good")
 
 
 def test_window_larger_than_the_map_with_edge_drop(invoke, tmp_path):
-    good_image(tmp_path / "a.png", shape=(12, 14))  # conv map 10x12
+    good_image(tmp_path / "a.png", shape=(12, 14))  # conv map 10 rows, 12 columns: 12x10 (WxH)
     result = run(invoke, tmp_path / "a.png", "-o", tmp_path / "o", "--window", "11",
                  "--edge", "drop")
     assert result.exit_code == 2
     lines = stderr_lines(result)
-    assert len(lines) == 1 and "pooling window 11x11 is larger than the 10x12 feature map" \
+    assert len(lines) == 1 and "pooling window 11x11 is larger than the 12x10 feature map" \
         in lines[0] and "--window" in lines[0]
     assert all_files(tmp_path / "o") == []
     kept = run(invoke, tmp_path / "a.png", "-o", tmp_path / "o", "--window", "11")

@@ -116,10 +116,10 @@ def output_shape(in_hw, kernel_hw, stride, padding, dilation):
     out_h = (n_h + top + bottom - dh * (k_h - 1) - 1) // sh + 1
     out_w = (n_w + left + right - dw * (k_w - 1) - 1) // sw + 1
     if out_h <= 0 or out_w <= 0:
-        dil = f"{dh}" if dh == dw else f"{dh}x{dw}"
-        raise ParameterError(
-            f"convolution output would be {max(out_h, 0)}x{max(out_w, 0)}: "
-            f"input {n_h}x{n_w}, kernel {k_h}x{k_w} (dilation {dil}), "
+        dil = f"{dh}" if dh == dw else f"{dw}x{dh}"
+        raise ParameterError(  # sizes width first, as everywhere
+            f"convolution output would be {max(out_w, 0)}x{max(out_h, 0)} (WxH): "
+            f"input {n_w}x{n_h}, kernel {k_w}x{k_h} (dilation {dil}), "
             f"padding {_padding_label(padding)} — use a smaller kernel or `padding=\"same\"`"
         )
     return (int(out_h), int(out_w))

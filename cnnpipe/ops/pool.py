@@ -96,8 +96,8 @@ def output_shape(in_hw, window, stride, edge):
         raise ParameterError(f"cannot pool an empty {n_h}x{n_w} feature map")
     out_h, out_w = _size(n_h, kh, sh, edge), _size(n_w, kw, sw, edge)
     if out_h is None or out_w is None:
-        raise ParameterError(f"pooling window {kh}x{kw} is larger than the {n_h}x{n_w} "
-                             "feature map; " + _TOO_SMALL)
+        raise ParameterError(f"pooling window {kw}x{kh} is larger than the {n_w}x{n_h} "
+                             "feature map (sizes WxH); " + _TOO_SMALL)
     return (out_h, out_w)
 
 
