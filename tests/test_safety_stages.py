@@ -116,3 +116,36 @@ def test_check_reads_standard_input_up_to_the_input_limit(invoke, monkeypatch):
     assert result.exit_code == 1
     assert "standard input is larger than 1 MiB" in result.stderr
     assert "the answer to check is one small map" in result.stderr
+
+
+def test_animate_with_a_huge_padding_is_refused_before_its_steps_exist(tmp_path):
+    # 7x7 with padding 100000: 40 billion steps; refused from the shapes
+    code, err, rss = _measured(["animate", "--padding", "100000", "--steps"])
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "40,002,000,025 steps over a 200007x200007 padded input (padding 100000" in lines[0]
+    assert "--max-memory" in lines[0]
+    assert rss < MAX_RSS_MB
+
+
+def test_animate_counts_its_steps_against_max_memory(invoke):
+    # with a budget of the 160 MiB base + 1 MiB: padding 2 on the 7x7 X (81 steps) fits,
+    # padding 10 (625 steps of about 2 KiB, twice with the pooling steps) does not
+    assert invoke("animate", "--padding", "2", "--steps", "--max-memory", "161M").exit_code == 0
+    refused = invoke("animate", "--padding", "10", "--steps", "--max-memory", "161M")
+    assert refused.exit_code == 1
+    assert "625 steps over a 27x27 padded input (padding 10" in refused.stderr
+
+
+def test_invariance_with_a_huge_padding_is_refused_before_decoding(tmp_path):
+    from conftest import SAMPLES
+
+    code, err, rss = _measured(["invariance", SAMPLES / "chelsea.png", "--padding", "20000",
+                                "--no-chart", "-q"])
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"cnnpipe: {SAMPLES / 'chelsea.png'}: needs about ")
+    assert "the largest 40298x40449" in lines[0] and "--max-memory" in lines[0]
+    assert rss < MAX_RSS_MB

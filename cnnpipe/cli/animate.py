@@ -15,6 +15,7 @@ from cnnpipe.cli.options import (
     pool_options,
     refuse_to_replace,
     single_kernel_options,
+    teaching_memory_option,
 )
 
 MAX_SIDE = 16
@@ -61,9 +62,10 @@ def _check_gif_path(gif_path, force) -> None:
               help="Write the steps as an animated GIF (one labelled frame per step) "
                    "instead of animating in the terminal.")
 @force_option("the --gif file")
+@teaching_memory_option
 def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, padding,
             pad_mode, dilation, flip, activation, leak, pool_mode, window, stride, edge, speed,
-            no_live, gif_path, force):
+            no_live, gif_path, force, max_memory):
     """Step the window over a small matrix: convolution, then pooling.
 
     Each step shows the window on the input, the output cell being filled and
@@ -98,6 +100,10 @@ def animate(input_path, kernel_specs, random_n, seed, random_size, conv_stride, 
                           dilation=dilation, flip=flip, activation=activation, leak=leak,
                           pool_mode=pool_mode, window=window, stride=stride, edge=edge)
     image = TUTORIAL_X if input_path is None else _load_small(input_path)
+    from cnnpipe.budget import Budget
+    from cnnpipe.teaching.limits import check_animate
+
+    check_animate(image.shape, kernels[0].weights.shape[-2:], params, Budget(memory=max_memory))
     steps = walk(image, kernels[0].weights, params)
 
     if gif_path is not None:

@@ -17,6 +17,7 @@ from cnnpipe.cli.options import (
     kernel_options,
     pool_options,
     refuse_to_replace,
+    teaching_memory_option,
 )
 
 
@@ -69,6 +70,7 @@ RULES = (
 @click.option("--json", "as_json", is_flag=True,
               help="Print the whole result as one JSON object on stdout, nothing else.")
 @click.option("-q", "--quiet", is_flag=True, help="Nothing on stdout but --json output.")
+@teaching_memory_option
 def invariance(image, **options):
     """Shift (rotate, scale) IMAGE slightly and measure how much each map changes.
 
@@ -128,11 +130,15 @@ def _network(opts):
 
 def _experiment(image, network, shift_list, opts) -> dict:
     from cnnpipe import io
+    from cnnpipe.budget import Budget
     from cnnpipe.errors import InputError
     from cnnpipe.teaching import invariance as inv
+    from cnnpipe.teaching.limits import check_invariance
 
     try:
-        loaded = io.load_image(image)
+        # the budget from the header's size, before the pixels are decoded
+        loaded = io.load_image(image, on_size=lambda shape: check_invariance(
+            shape, network.layers, Budget(memory=opts.max_memory)))
     except InputError as exc:
         raise InputError(f"{image}: {exc}") from None
     result = inv.experiment(loaded.array, network, shift_list, axis=opts.axis,

@@ -238,6 +238,12 @@ stage_memory_option = click.option(
     help="Memory this stage may use: its result maps (padding included) are counted from "
          "the shapes before they are allocated. Standard input may be an eighth of it.")
 
+#: animate, invariance: what they keep is counted from the shapes before it is allocated
+teaching_memory_option = click.option(
+    "--max-memory", type=SIZE, default="4G", show_default=True,
+    help="Memory this command may use: every step or map it keeps (padding included) is "
+         "counted from the shapes before anything large is allocated.")
+
 batch_options = _stack(
     click.option("-r", "--recursive", is_flag=True, help="Descend into sub-directories."),
     click.option("-j", "--workers", type=click.IntRange(min=1), default=None,
