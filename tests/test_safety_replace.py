@@ -249,3 +249,27 @@ def test_an_interrupted_rerun_leaves_the_previous_result(invoke, tmp_path, how):
     # ...the next run of that input does, even when it fails
     assert invoke("run", photo, "-o", out, "-k", BIG).exit_code == 1
     assert _tree(out) == before
+
+
+def test_a_failed_rerun_on_a_local_dask_cluster_leaves_every_previous_result(tmp_path):
+    pytest.importorskip("distributed", reason="the test extra installs dask[distributed]")
+    src, out = tmp_path / "photos", tmp_path / "out"
+    for seed, name in enumerate(["a", "b"]):
+        _photo(src, name, seed=seed)
+
+    def cnnpipe(*kernels):
+        return subprocess.run([sys.executable, "-m", "cnnpipe", "run", str(src), "-o", str(out),
+                               "--executor", "dask", "-j", "2", "-q", *kernels],
+                              capture_output=True, text=True, timeout=180,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    first = cnnpipe("-k", "box", "-k", "sobel-x")
+    assert first.returncode == 0, first.stderr
+    before = _tree(out)
+    assert set(before) == {"a", "b"}
+
+    again = cnnpipe("-k", "box", "-k", BIG)
+
+    assert again.returncode == 1, again.stderr
+    assert "overflowed" in again.stderr
+    assert _tree(out) == before
