@@ -25,8 +25,14 @@ def folder_bytes(folder):
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
+@pytest.mark.parametrize("ahead_bytes", [64 << 20, 0], ids=["ahead", "large-maps-in-turn"])
 @pytest.mark.parametrize("pool", ["max", "mean"])
-def test_one_thread_and_three_threads_write_the_same_bytes(tmp_path, pool):
+def test_one_thread_and_three_threads_write_the_same_bytes(tmp_path, monkeypatch, pool,
+                                                           ahead_bytes):
+    # ahead_bytes 0: every detector counts as large, so none is prepared ahead
+    from cnnpipe.outputs import maps
+
+    monkeypatch.setattr(maps, "AHEAD_BYTES", ahead_bytes)
     rng = np.random.default_rng(3)
     image = rng.random((97, 131)).astype(np.float32)
     path = tmp_path / "img.npy"

@@ -91,7 +91,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version=None, package_name="cnnpipe", prog_name="cnnpipe",
+@click.version_option(version=_version(), prog_name="cnnpipe",
                       message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show a full traceback on errors.")
 @click.pass_context

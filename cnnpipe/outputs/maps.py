@@ -149,7 +149,13 @@ def write_layer(writer, x: np.ndarray, layer: Layer, config, *, stacked: bool, s
             ahead: deque = deque()
             for det in dets:
                 interrupt.check()
-                ahead.append(pool.submit(_prepare, det, layer.params, config, number, sheet))
+                if sum(array.nbytes for _, array in det.items()) > AHEAD_BYTES:
+                    while ahead:  # a large photo: one detector's maps at a time
+                        write(ahead.popleft().result())
+                    write(_prepare(det, layer.params, config, number, sheet))
+                else:
+                    ahead.append(pool.submit(_prepare, det, layer.params, config, number,
+                                             sheet))
                 del det
                 if len(ahead) > 1:
                     write(ahead.popleft().result())
@@ -158,6 +164,12 @@ def write_layer(writer, x: np.ndarray, layer: Layer, config, *, stacked: bool, s
                 write(ahead.popleft().result())
     output = np.stack(handed_on) if keep_output else None
     return LayerResult(entries, names, output, (len(names), *shape))
+
+
+#: A detector whose maps hold more bytes than this is prepared on the calling thread,
+#: not ahead: on a 12 MP photo one detector's maps are ~110 MB, and holding a second
+#: one would raise the peak memory by that much (benchmarks/bench_memory.py).
+AHEAD_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
