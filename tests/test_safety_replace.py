@@ -273,3 +273,27 @@ def test_a_failed_rerun_on_a_local_dask_cluster_leaves_every_previous_result(tmp
     assert again.returncode == 1, again.stderr
     assert "overflowed" in again.stderr
     assert _tree(out) == before
+
+
+def test_a_swap_failing_between_its_two_renames_puts_the_previous_result_back(
+        invoke, tmp_path, monkeypatch):
+    photo, out = _photo(tmp_path), tmp_path / "out"
+    assert invoke("run", photo, "-o", out, "-k", "sobel-x").exit_code == 0
+    before = _tree(out)
+    import cnnpipe.outputs.swap as swap
+
+    real_rename, calls = os.rename, []
+
+    def rename(src, dst, **kwargs):
+        calls.append(Path(dst).name)
+        if len(calls) == 2:  # the staging folder into place: fails (EIO, a stop...)
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_rename(src, dst, **kwargs)
+
+    monkeypatch.setattr(swap.os, "rename", rename)
+    result = invoke("run", photo, "-o", out, "-k", "sobel-y")
+    monkeypatch.undo()
+
+    assert result.exit_code == 1
+    assert calls[:2] == [f".camera.cnnpipe-old-{os.getpid()}", "camera"]
+    assert _tree(out) == before

@@ -72,15 +72,14 @@ def swap(staging: Path, folder: Path) -> None:
     old = folder.with_name(f".{folder.name}.cnnpipe-old-{os.getpid()}")
     _unlink_regular(staging, MARK)  # the manifest marks it as cnnpipe's from now on
     with interrupt.deferred():
-        moved = False
-        if os.path.lexists(folder):
-            os.rename(folder, old)
-            moved = True
+        moved = os.path.lexists(folder)
         try:
-            os.rename(staging, folder)
-        except BaseException:
             if moved:
-                os.rename(old, folder)
+                os.rename(folder, old)
+            os.rename(staging, folder)
+        except BaseException:  # an error, or an exception sent to this thread (Dask's stop)
+            if moved and not os.path.lexists(folder) and os.path.lexists(old):
+                os.rename(old, folder)  # the previous result back in place
             raise
         io.sync_folder(folder.parent)
     if moved:
