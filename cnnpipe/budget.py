@@ -353,7 +353,8 @@ def check_stage(in_shape, budget: Budget | None = None, kernels=(), params=None)
     budget = budget or Budget()
     shape = tuple(int(n) for n in in_shape)
     maps, h, w = (1, *shape) if len(shape) == 2 else shape
-    need, cause = BASE_BYTES + 3 * maps * h * w * 4, f"the input of {maps:,}x{h}x{w} maps"
+    need = BASE_BYTES + 3 * maps * h * w * 4
+    cause = f"the input of {maps:,} map{'s' * (maps != 1)} of {w}x{h} (WxH)"
     if kernels:
         mode = "full" if all(k.weights.ndim == 3 for k in kernels) else "per-map"
         try:
@@ -366,8 +367,7 @@ def check_stage(in_shape, budget: Budget | None = None, kernels=(), params=None)
         c, (ch, cw), _ = max(found, key=lambda d: d[0] * d[1][0] * d[1][1])
         why = "" if params.padding in ("valid", 0, (0, 0, 0, 0)) else (
             f", with padding {_padding_text(params.padding)}")
-        cause = (f"{len(found):,} maps, the largest {ch}x{cw} "
-                 f"({format_bytes(c * ch * cw * 4)} as float32{why})")
+        cause = f"{len(found):,} maps, the largest {_map_text(c, ch, cw, c * ch * cw * 4, why)}"
     if need > budget.memory:
         raise OverBudget(f"needs about {format_bytes(need)} of memory, over the budget of "
                          f"{format_bytes(budget.memory)}: {cause} (use --max-memory to raise "
@@ -376,14 +376,18 @@ def check_stage(in_shape, budget: Budget | None = None, kernels=(), params=None)
 
 def _cause(est: Estimate, layers) -> str:
     c, h, w = est.largest
-    shape = f"{h}x{w}" if c == 1 else f"{c}x{h}x{w}"
     where = f" in layer {est.layer}" if len(layers) > 1 else ""
     params = layers[est.layer - 1].params if layers else None
     why = ""
     if params is not None and params.padding not in ("valid", 0, (0, 0, 0, 0)):
         why = f", with padding {_padding_text(params.padding)}"
-    return (f"{est.maps:,} maps, the largest {shape}{where} "
-            f"({format_bytes(c * h * w * 4)} as float32{why})")
+    return f"{est.maps:,} maps, the largest{where} {_map_text(c, h, w, c * h * w * 4, why)}"
+
+
+def _map_text(channels: int, h: int, w: int, nbytes: int, why: str) -> str:
+    """``640x480 (WxH, 1.2 MiB as float32)``: sizes width first, as everywhere."""
+    planes = "" if channels == 1 else f", {channels} channels"
+    return f"{w}x{h} (WxH{planes}, {format_bytes(nbytes)} as float32{why})"
 
 
 def _padding_text(padding) -> str:

@@ -63,7 +63,7 @@ def test_conv_counts_every_detector_and_every_map_of_a_stack(invoke, tmp_path):
             "-o", tmp_path / "x.npy"]
     result = invoke(*args, "--max-memory", "200M")
     assert result.exit_code == 1
-    assert "9 maps, the largest 1000x1000 (3.8 MiB as float32, with padding same)" in (
+    assert "9 maps, the largest 1000x1000 (WxH, 3.8 MiB as float32, with padding same)" in (
         result.stderr)
     assert not (tmp_path / "x.npy").exists()
     assert invoke(*args, "--max-memory", "1G").exit_code == 0
@@ -74,7 +74,7 @@ def test_conv_counts_every_detector_and_every_map_of_a_stack(invoke, tmp_path):
 def test_relu_and_pool_check_the_budget_before_the_result(invoke, tmp_path, big_npy, stage):
     result = invoke(stage, big_npy, "-o", tmp_path / "r.npy", "--max-memory", "100M")
     assert result.exit_code == 1
-    assert f"{big_npy}: needs about" in result.stderr and "1x512x512" in result.stderr
+    assert f"{big_npy}: needs about" in result.stderr and "1 map of 512x512 (WxH)" in result.stderr
     assert not (tmp_path / "r.npy").exists()
     assert invoke(stage, big_npy, "-o", tmp_path / "r.npy").exit_code == 0  # 4G: fits
 
@@ -147,5 +147,5 @@ def test_invariance_with_a_huge_padding_is_refused_before_decoding(tmp_path):
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith(f"cnnpipe: {SAMPLES / 'chelsea.png'}: needs about ")
-    assert "the largest 40298x40449" in lines[0] and "--max-memory" in lines[0]
+    assert "the largest 40449x40298 (WxH)" in lines[0] and "--max-memory" in lines[0]
     assert rss < MAX_RSS_MB

@@ -104,7 +104,7 @@ def make_variants(image: np.ndarray, shifts: Sequence[int] = (1, 2, 3, 4), *, ax
     my, mx = (m if axis in ("y", "xy") else 0), (m if axis in ("x", "xy") else 0)
     h, w = image.shape[-2:]
     if h - my < 2 or w - mx < 2:
-        raise ParameterError(f"the image ({h}x{w}) is too small for shifts up to {m} pixels; "
+        raise ParameterError(f"the image ({w}x{h}, WxH) is too small for shifts up to {m} pixels; "
                              "use smaller shifts or a larger image")
     ref = image[..., my:, mx:]
     variants = []

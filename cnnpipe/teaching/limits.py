@@ -75,7 +75,7 @@ def check_invariance(in_shape, layers, budget: Budget | None = None) -> None:
         raise OverBudget(
             f"needs about {format_bytes(need)} of memory, over the budget of "
             f"{format_bytes(budget.memory)}: {count:,} maps for the input and again for each "
-            f"moved copy, the largest {largest[0]}x{largest[1]} (use --max-memory to raise "
+            f"moved copy, the largest {largest[1]}x{largest[0]} (WxH) (use --max-memory to raise "
             "the limit)")
 
 
