@@ -136,3 +136,37 @@ def test_a_dask_worker_reuses_freed_map_memory_like_a_plain_process():
     done = subprocess.run([sys.executable, "-c", _MMAPPED_MAPS], env=plain, check=True,
                           capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["0", "0"], "a plain process reuses them by itself"
+
+
+class _Future:
+    """Just enough of a distributed.Future for DaskExecutor.wait."""
+
+    def __init__(self, key, status):
+        self.key, self.status, self.callbacks = key, status, []
+
+    def add_done_callback(self, callback):
+        self.callbacks.append(callback)
+
+    def result(self):
+        return {"status": "ok", "input": {"path": "a.png"}}
+
+    def exception(self):  # what a lost future answered: no exception at all
+        return None
+
+
+def test_a_result_lost_with_its_worker_is_waited_for_again_not_failed():
+    """Seen once in a cluster test: a worker died holding a finished input's result, the
+    future's callback had fired and its status was 'lost'; the input was reported as
+    failed 'on a Dask worker: NoneType: None'. Dask computes it again: wait for that."""
+    from cnnpipe.batch.executors.dask import DaskExecutor
+
+    executor = DaskExecutor()
+    future = _Future("cnnpipe-1", "lost")
+    executor.futures["cnnpipe-1"] = ("input-key", object(), future)
+    executor.done.put("cnnpipe-1")
+    assert executor.wait(0.1) == []  # not a failure
+    assert "cnnpipe-1" in executor.futures and len(future.callbacks) == 1
+    future.status = "finished"  # computed again on another worker
+    future.callbacks[0](future)
+    assert executor.wait(0.1) == [("input-key", future.result())]
+    assert executor.futures == {}

@@ -148,6 +148,12 @@ class DaskExecutor:
             if entry is None:
                 continue  # cancelled by us: the runner no longer waits for it
             key, job, future = entry
+            if future.status not in ("finished", "cancelled", "error"):
+                # its result was lost with a worker after the callback fired (status
+                # "lost"): Dask computes it again, so wait for it again
+                self.futures[dask_key] = entry
+                future.add_done_callback(lambda f: self.done.put(f.key))
+                continue
             record = self._record(job, future)
             if record is not None:
                 finished.append((key, record))
