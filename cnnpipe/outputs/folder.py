@@ -27,10 +27,6 @@ class Writer:
     def __init__(self, folder: Path, threads: int):
         self.folder = folder
         self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
-        # With a budget of one core, files are encoded on the calling thread but written
-        # and fsynced by one disk thread: waiting for the disk takes no core, and the
-        # next maps are made meanwhile (an fsync costs milliseconds, ~20 of them a photo).
-        self.disk = ThreadPoolExecutor(1) if threads <= 1 else None
         self.pending = []
         self.written: list[str] = []
         self.report = None  # a cnnpipe.outputs.report.Collector with --html: sees every map
@@ -57,12 +53,9 @@ class Writer:
                 io.atomic_write(self.folder / name, make_bytes(), fsync_folder=False)
         self.written.append(name)
         if self.pool is None:
-            if make_bytes is not None:  # encoded here; only the writing waits on the disk
-                data = make_bytes()
-                make_bytes, nbytes = (lambda: data), len(data)
-            self.pending.append((self.disk.submit(self._guarded, action), nbytes))
-        else:
-            self.pending.append((self.pool.submit(self._guarded, action), nbytes))
+            action()
+            return
+        self.pending.append((self.pool.submit(self._guarded, action), nbytes))
         # Bound the buffers waiting to be encoded by count and by bytes: on a 12 MP photo
         # one colour map is 36 MB, and eight of them would dominate the peak memory.
         while len(self.pending) > 1 and (len(self.pending) > 8 or sum(
@@ -92,9 +85,8 @@ class Writer:
             while self._running:
                 self._state.wait()
         self.pending = []
-        for pool in (self.pool, self.disk):
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
     def finish(self):
         """Wait for every write and make the renames durable (before the manifest lands)."""
@@ -104,9 +96,8 @@ class Writer:
             io.sync_folder(self.folder)
         finally:
             self.pending = []
-            for pool in (self.pool, self.disk):
-                if pool is not None:
-                    pool.shutdown(wait=True, cancel_futures=True)
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def make_parent(folder: Path, root: Path | None = None) -> None:
