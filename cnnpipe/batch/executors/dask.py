@@ -287,12 +287,26 @@ def _connect(distributed, address: str):
                              "there, and its port reachable from here?)") from exc
 
 
+#: Dask settings of a local cluster (never of a user's own cluster): its event-loop
+#: watchdog (every 20 ms), statistical profiler (10 ms) and memory poll (100 ms) wake a
+#: thread in every worker that must take the GIL from the input being computed; once a
+#: second is plenty here. Measured on 200 photos of 512x512, -j 2: 139 -> 133 ms a photo.
+LOCAL_CONFIG = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.profile.enabled": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
 def _local_cluster(distributed, workers: int, debug: bool):
-    return distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address="127.0.0.1:0" if _has_bokeh() else None,
-        silence_logs=logging.WARNING if debug else logging.CRITICAL,
-        preload=["cnnpipe.batch.executors.dask_tasks"], timeout=START_TIMEOUT)
+    import dask
+
+    with dask.config.set(LOCAL_CONFIG):  # the workers get the config they start with
+        return distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address="127.0.0.1:0" if _has_bokeh() else None,
+            silence_logs=logging.WARNING if debug else logging.CRITICAL,
+            preload=["cnnpipe.batch.executors.dask_tasks"], timeout=START_TIMEOUT)
 
 
 def _scheduler_info(client) -> dict:
