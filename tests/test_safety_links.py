@@ -14,13 +14,19 @@ def _photo(tmp_path):
     return write_png(tmp_path / "camera.png", rng.integers(0, 256, (24, 30)))
 
 
-def test_a_symlinked_output_folder_is_refused_and_nothing_outside_changes(invoke, tmp_path):
-    # the issue's attack: OUT/camera -> ext, whose manifest lists a victim file
-    photo = _photo(tmp_path)
+def _out_and_outside(tmp_path):
+    """OUT, and a folder outside it holding a file nothing may touch (victim.txt)."""
     out, ext = tmp_path / "out", tmp_path / "ext"
     out.mkdir()
     ext.mkdir()
     (ext / "victim.txt").write_text("x")
+    return out, ext
+
+
+def test_a_symlinked_output_folder_is_refused_and_nothing_outside_changes(invoke, tmp_path):
+    # the issue's attack: OUT/camera -> ext, whose manifest lists a victim file
+    photo = _photo(tmp_path)
+    out, ext = _out_and_outside(tmp_path)
     (ext / "manifest.json").write_text(json.dumps({"files": ["victim.txt"]}))
     os.symlink(ext, out / "camera")
     before = sorted(p.name for p in ext.iterdir())
@@ -87,10 +93,7 @@ def test_the_output_root_itself_may_be_a_link(invoke, tmp_path):
 def test_a_symlinked_lock_folder_is_refused_and_never_followed(invoke, tmp_path):
     # OUT/.cnnpipe-lock -> ext: the lock files would be created (and removed) in ext
     photo = _photo(tmp_path)
-    out, ext = tmp_path / "out", tmp_path / "ext"
-    out.mkdir()
-    ext.mkdir()
-    (ext / "victim.txt").write_text("x")
+    out, ext = _out_and_outside(tmp_path)
     os.symlink(ext, out / ".cnnpipe-lock")
 
     result = invoke("run", photo, "-o", out, "-k", "box")

@@ -159,16 +159,16 @@ def _acquire(out_root, name: str, wait: bool = True):
 
 
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-_DIR_FLAGS = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
-              | getattr(os, "O_CLOEXEC", 0))
 
 
 def _open_locks(locks: Path) -> int:
     """Open the lock folder without following a link (a planted link is refused).
 
     FileNotFoundError when another run removed it, emptied, just now: try again."""
+    from cnnpipe.outputs.swap import DIR_FLAGS
+
     try:
-        return os.open(locks, _DIR_FLAGS)
+        return os.open(locks, DIR_FLAGS)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             kind = "a symbolic link" if locks.is_symlink() else "not a folder"
@@ -198,9 +198,11 @@ def _lock_path(out_root, name: str) -> tuple[Path, Path]:
 
 def _sweep_lock(out_root, name: str) -> None:
     """Remove the lock file a killed worker left, unless another run holds it now."""
+    from cnnpipe.outputs.swap import DIR_FLAGS
+
     locks, path = _lock_path(out_root, name)
     try:
-        dir_fd = os.open(locks, _DIR_FLAGS)
+        dir_fd = os.open(locks, DIR_FLAGS)
     except OSError:
         return
     try:

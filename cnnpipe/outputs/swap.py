@@ -33,7 +33,9 @@ MANIFEST = "manifest.json"
 PREVIOUS = ".cnnpipe-previous.json"  # the parked file list of earlier versions
 MARK = ".cnnpipe-staging"  # first file of a staging folder: cnnpipe made it
 _NAME = re.compile(r"\.(?P<base>.+)\.cnnpipe-(?P<kind>staging|old)-(?P<pid>[0-9]+)")
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+#: Open a folder only if it is one: a link in its place fails (ELOOP), nothing followed.
+DIR_FLAGS = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0))
 
 
 def staging_name(folder: Path) -> Path:
@@ -101,6 +103,12 @@ def parked(folder: Path) -> list[Path]:
     ``folder`` itself is missing (real folders only, never links)."""
     if os.path.lexists(folder):
         return []
+    return [path for kind, path in _work_folders(folder) if kind == "old"]
+
+
+def _work_folders(folder: Path) -> list[tuple[str, Path]]:
+    """(``"staging"`` or ``"old"``, path) of every work folder of ``folder`` beside it:
+    real folders only; a link or a file with such a name is never ours, never followed."""
     try:
         entries = list(os.scandir(folder.parent))
     except OSError:
@@ -109,9 +117,8 @@ def parked(folder: Path) -> list[Path]:
     for entry in entries:
         match = _NAME.fullmatch(entry.name)
         with contextlib.suppress(OSError):
-            if (match and match["kind"] == "old" and match["base"] == folder.name
-                    and entry.is_dir(follow_symlinks=False)):
-                found.append(Path(entry.path))
+            if match and match["base"] == folder.name and entry.is_dir(follow_symlinks=False):
+                found.append((match["kind"], Path(entry.path)))
     return found
 
 
@@ -122,22 +129,12 @@ def recover(folder: Path) -> None:
     a dead run's. A missing ``folder`` with a complete old folder beside it (a
     kill between the two renames of :func:`swap`) gets that folder back.
     """
-    try:
-        entries = list(os.scandir(folder.parent))
-    except OSError:
-        return
     olds = []
-    for entry in entries:
-        match = _NAME.fullmatch(entry.name)
-        if not match or match["base"] != folder.name:
-            continue
-        with contextlib.suppress(OSError):
-            if not entry.is_dir(follow_symlinks=False):
-                continue  # a link or a file with our name: never ours, never followed
-            if match["kind"] == "staging":
-                abandon(Path(entry.path))
-            else:
-                olds.append(Path(entry.path))
+    for kind, path in _work_folders(folder):
+        if kind == "staging":
+            abandon(path)
+        else:
+            olds.append(path)
     if not olds:
         return
     if not os.path.lexists(folder):
@@ -162,7 +159,7 @@ def retire(old: Path, folder: Path) -> None:
 
 def _empty(path: Path, *, keep_unlisted: bool, require_mark: bool = False,
            move_to: Path | None = None) -> None:
-    fd = os.open(path, _DIR_FLAGS)  # a link in its place: ELOOP, nothing touched
+    fd = os.open(path, DIR_FLAGS)  # a link in its place: ELOOP, nothing touched
     try:
         names = set(os.listdir(fd))
         if require_mark and not (_is_regular(fd, MARK) or _is_regular(fd, MANIFEST)):
@@ -170,18 +167,27 @@ def _empty(path: Path, *, keep_unlisted: bool, require_mark: bool = False,
                 os.rmdir(path)  # empty (killed before its mark): removing it loses nothing
             return  # else not made by cnnpipe: the mark, then (once complete) the manifest
         listed = _listed(fd) | {MANIFEST, PREVIOUS, MARK} if keep_unlisted else names
+        unlisted = []
         for name in names:
             if (name in listed or io.is_temp_name(name)) and _is_regular(fd, name):
                 os.unlink(name, dir_fd=fd)
             elif move_to is not None and not os.path.lexists(move_to / name):
-                dest = os.open(move_to, _DIR_FLAGS)
-                try:
-                    os.rename(name, name, src_dir_fd=fd, dst_dir_fd=dest)
-                finally:
-                    os.close(dest)
+                unlisted.append(name)
+        if unlisted:
+            _move_back(fd, unlisted, move_to)
     finally:
         os.close(fd)
     os.rmdir(path)  # only when empty: what could not move back stays
+
+
+def _move_back(fd: int, names: list[str], folder: Path) -> None:
+    """Move ``names`` (a user's files in a replaced folder) from ``fd`` into ``folder``."""
+    dest = os.open(folder, DIR_FLAGS)
+    try:
+        for name in names:
+            os.rename(name, name, src_dir_fd=fd, dst_dir_fd=dest)
+    finally:
+        os.close(dest)
 
 
 def _listed(fd: int) -> set[str]:
@@ -229,7 +235,7 @@ def _is_regular(fd: int, name: str) -> bool:
 
 
 def _unlink_regular(folder: Path, name: str) -> None:
-    fd = os.open(folder, _DIR_FLAGS)
+    fd = os.open(folder, DIR_FLAGS)
     try:
         if _is_regular(fd, name):
             os.unlink(name, dir_fd=fd)
