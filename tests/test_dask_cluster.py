@@ -135,7 +135,9 @@ def test_skip_existing_on_a_cluster(cluster, mixed, tmp_path):
     assert first.returncode == 1
     again = cnnpipe(*args)
     statuses = sorted(r["status"] for r in records(again.stdout).values())
-    assert statuses == ["failed"] * 2 + ["skipped"] * 6, again.stdout + again.stderr
+    first_statuses = {path: r["status"] for path, r in records(first.stdout).items()}
+    assert statuses == ["failed"] * 2 + ["skipped"] * 6, (first_statuses, first.stderr,
+                                                           again.stdout + again.stderr)
 
 
 @pytest.fixture(scope="module")
