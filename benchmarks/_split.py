@@ -52,6 +52,7 @@ def run_phases(photo: Path, kernel_names) -> dict:
     from cnnpipe.layer import Params, iter_detectors
     from cnnpipe.outputs import maps
     from cnnpipe.pictures import mapping
+    from cnnpipe.pictures.ranges import summarize
     from cnnpipe.pictures.sheet import OverviewSheet
 
     clock = _Clock()
@@ -65,16 +66,19 @@ def run_phases(photo: Path, kernel_names) -> dict:
     sheet = clock("overview", OverviewSheet, "photo", mapping.palette_to_rgb(pixels, palette),
                   "photo", input_mapping=inp)
     detectors = clock("compute", list, iter_detectors(image, kernels, Params(), threads=1))
-    for det in detectors:
+    for det in detectors:  # as cnnpipe.outputs.maps._prepare and _write_map do
         items = det.items()
-        chosen = clock("mapping", mapping.detector_mappings, items)
-        for (stage, array), m in zip(items, chosen, strict=True):
-            clock("mapping", maps.stats, array)
+        summaries = [clock("mapping", summarize, array) for _, array in items]
+        chosen = clock("mapping", mapping.detector_mappings, items,
+                       bounds=[s.bounds for s in summaries])
+        for (stage, array), m, summary in zip(items, chosen, summaries, strict=True):
+            entry = clock("mapping", maps.stats, array, summary=summary)
             pixels, palette = clock("mapping", mapping.to_png_pixels, array, m)
             blobs.append(clock("encode", io.encode_png, pixels, text=mapping.png_text(m),
                                palette=palette))
             clock("overview", sheet.add, det.kernel.name, stage, array, m, pixels=pixels,
-                  palette=palette, weights=det.kernel.weights)
+                  palette=palette, weights=det.kernel.weights,
+                  value_range=(entry["min"], entry["max"]))
     blobs.append(clock("overview", sheet.to_png_bytes))
     with tempfile.TemporaryDirectory() as tmp:
         for i, data in enumerate(blobs):

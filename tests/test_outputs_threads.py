@@ -1,7 +1,7 @@
 """The writer's thread budget changes how fast a folder is written, never what is in it.
 
-With more than one thread, the next detector's mappings, PNG pixels and sheet
-pictures are made in a thread while the current one is handed to the writer
+With more than one thread, the next detectors' mappings, PNG pixels and sheet
+pictures are made in threads while the current one is handed to the writer
 (cnnpipe/outputs/maps.py); with one thread everything runs in order. Both must
 give the same bytes in every file and the same manifest, maps in kernel order.
 """

@@ -20,6 +20,7 @@ from cnnpipe.errors import InputError
 from cnnpipe.layer import Params, iter_detectors
 from cnnpipe.network import Layer, iter_layer, last_stage
 from cnnpipe.pictures import mapping
+from cnnpipe.pictures.ranges import Summary, summarize
 
 STAGE_PREFIX = {"input": "00", "conv": "01", "relu": "02", "pool": "03"}
 SMALL_MAP = 32  # maps at most this many rows and columns carry their values in the manifest
@@ -45,23 +46,20 @@ def stages(p: Params) -> list[str]:
         ["pool"] if p.pool != "none" else [])
 
 
-def check_finite(lo: float, hi: float, what: str) -> None:
-    # Values beyond float32 (inf, or NaN from inf - inf) have no pixel and no JSON number.
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+def stats(array: np.ndarray, what: str = "a map", summary: Summary | None = None) -> dict:
+    """Shape, min, max, mean and zero fraction of a map (and its values when small);
+    ``summary``: the map's :func:`~cnnpipe.pictures.ranges.summarize`, when made already."""
+    summary = summary or summarize(array)
+    if not summary.finite:
         raise InputError(f"{what} overflowed float32 (values beyond ±3.4e38); scale the input "
                          "or the detector weights down")
-
-
-def stats(array: np.ndarray, what: str = "a map") -> dict:
-    """Shape, min, max, mean and zero fraction of a map (and its values when small)."""
-    lo, hi = float(array.min()), float(array.max())
-    check_finite(lo, hi, what)
+    lo, hi = summary.bounds
     out = {
         "shape": list(array.shape),
         "min": lo,
         "max": hi,
-        "mean": float(array.mean(dtype=np.float64)),
-        "zero_fraction": float(np.count_nonzero(array == 0) / array.size),
+        "mean": summary.mean,
+        "zero_fraction": summary.zeros / array.size,
     }
     if array.ndim == 2 and max(array.shape) <= SMALL_MAP:
         out["values"] = array.astype(float).tolist()
@@ -119,9 +117,10 @@ def write_layer(writer, x: np.ndarray, layer: Layer, config, *, stacked: bool, s
     Checks for a pending interrupt between detectors. Only with ``keep_output``
     are the handed-on maps kept (stacked for the next layer); otherwise a
     detector's maps are released once written, so memory does not grow with the
-    number of detectors. With more than one thread, the next detector's
-    mappings, pixels and sheet pictures are made in a thread (numpy and Pillow
-    release the GIL) while this one's are handed to the writer.
+    number of detectors. With more than one thread, the next detectors'
+    statistics, mappings, pixels and sheet pictures are made in that many
+    threads (numpy and Pillow release the GIL) while this one's are handed to
+    the writer.
     """
     number = layer.number if stacked else None
     dets = (iter_layer(x, layer, threads=config.threads) if stacked
@@ -145,7 +144,7 @@ def write_layer(writer, x: np.ndarray, layer: Layer, config, *, stacked: bool, s
             write(_prepare(det, layer.params, config, number, sheet))
             del det
     else:
-        with ThreadPoolExecutor(1) as pool:
+        with ThreadPoolExecutor(config.threads) as pool:
             ahead: deque = deque()
             for det in dets:
                 interrupt.check()
@@ -157,7 +156,7 @@ def write_layer(writer, x: np.ndarray, layer: Layer, config, *, stacked: bool, s
                     ahead.append(pool.submit(_prepare, det, layer.params, config, number,
                                              sheet))
                 del det
-                if len(ahead) > 1:
+                while len(ahead) > config.threads:
                     write(ahead.popleft().result())
             while ahead:
                 interrupt.check()
@@ -183,14 +182,17 @@ class _Prepared:
 
 def _prepare(det, params: Params, config, number, sheet) -> _Prepared:
     items = det.items()
-    # one display rule: the pooled map is drawn on the range of the map it pooled
-    chosen = mapping.detector_mappings(items, scale=config.scale, cmap=config.cmap,
-                                       bit_depth=config.bit_depth, pool=params.pool)
     kernel = det.kernel.name
     where = "" if number is None else f" in layer {number}"
+    summaries = [summarize(array) for _, array in items]  # one read of each map for all
+    entries = [stats(array, f"the {stage} map of detector {kernel!r}{where}", summary)
+               for (stage, array), summary in zip(items, summaries, strict=True)]
+    # one display rule: the pooled map is drawn on the range of the map it pooled
+    chosen = mapping.detector_mappings(items, scale=config.scale, cmap=config.cmap,
+                                       bit_depth=config.bit_depth, pool=params.pool,
+                                       bounds=[s.bounds for s in summaries])
     pieces = []
-    for (stage, array), m in zip(items, chosen, strict=True):
-        entry_stats = stats(array, f"the {stage} map of detector {kernel!r}{where}")
+    for (stage, array), m, entry_stats in zip(items, chosen, entries, strict=True):
         pixels, palette = mapping.to_png_pixels(array, m)
         picture = sheet.picture(pixels, palette) if sheet is not None else None
         pieces.append((stage, array, m, entry_stats, pixels, palette, picture))
@@ -214,7 +216,7 @@ def _write_map(writer, config, det, params, number, sheet, piece) -> dict:
     if sheet is not None:
         sheet.add(kernel, stage, array, m, pixels=pixels, palette=palette,
                   title=_stage_title(stage, params), weights=det.kernel.weights,
-                  picture=picture)
+                  picture=picture, value_range=(entry_stats["min"], entry_stats["max"]))
     return entry
 
 

