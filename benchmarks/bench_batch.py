@@ -34,8 +34,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Runs cnnpipe's CLI and prints the peak resident memory of this (the main) process.
+# Runs cnnpipe's CLI; says which cnnpipe it imported and the peak resident memory of this
+# (the main) process.
 PEAK = ("import atexit, resource, sys\n"
+        "import cnnpipe\n"
+        "sys.stderr.write('cnnpipe-from %s\\n' % cnnpipe.__file__)\n"
         "atexit.register(lambda: sys.stderr.write('peak-kb %d\\n' % "
         "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
         "sys.argv[0] = 'cnnpipe'\n"
@@ -68,13 +71,18 @@ def timed_run(src: Path, out: Path, workers: int, *extra, code: Path = ROOT
            *extra]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
+    # Run in ``code``: `python -c` puts the working folder first on sys.path, before
+    # PYTHONPATH, so run from another checkout it would time that checkout's code.
     done = subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(code)},
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                          cwd=code, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    peak = [int(line.split()[1]) for line in done.stderr.splitlines()
-            if line.startswith("peak-kb ")]
+    lines = done.stderr.splitlines()
+    imported = [line.split(" ", 1)[1] for line in lines if line.startswith("cnnpipe-from ")]
+    if not imported or Path(imported[0]).resolve().parent.parent != Path(code).resolve():
+        sys.exit(f"the run meant for {code} imported cnnpipe from {imported or 'nowhere'}")
+    peak = [int(line.split()[1]) for line in lines if line.startswith("peak-kb ")]
     return wall, cpu, (peak[-1] / 1024 if peak else float("nan"))
 
 
@@ -110,15 +118,18 @@ def against(args, tmp: str) -> None:
             runs[name].append(timed_run(src, out, 2, "-q", code=trees[name]))
     print(f"{args.count} photos {args.size}x{args.size}, -j 2, {os.cpu_count()} cores; runs in"
           " turns, median wall time")
-    rates = {}
+    rates, cpus = {}, {}
     for name in trees:
         walls = sorted(w for w, _, _ in runs[name])
         wall = walls[len(walls) // 2]
         rates[name] = args.count / wall
-        print(f"  {name:>30}: {wall:6.1f} s  ({rates[name]:5.1f} photos/s)   all runs: "
+        cpus[name] = sorted(c for _, c, _ in runs[name])[len(walls) // 2] / args.count
+        print(f"  {name:>30}: {wall:6.1f} s  ({rates[name]:5.1f} photos/s, "
+              f"{1000 * cpus[name]:5.1f} CPU ms a photo, all processes)   all runs: "
               + ", ".join(f"{w:.1f} s" for w, _, _ in runs[name]))
     first, second = list(trees)
-    print(f"  this tree / {second}: {rates[first] / rates[second]:.2f}x photos/s")
+    print(f"  this tree / {second}: {rates[first] / rates[second]:.2f}x photos/s, "
+          f"{cpus[second] / cpus[first]:.2f}x less CPU a photo")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

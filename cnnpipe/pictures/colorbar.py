@@ -9,6 +9,8 @@ means "at or beyond". An ``--color rgb`` map gets three ramps, R, G and B.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PIL import Image
 
@@ -57,27 +59,17 @@ def draw_colorbar(sheet: Image.Image, draw, box, mapping: dict, ticks, clipped_e
                   face) -> None:
     """Draw the bar in ``box`` with its end arrows and tick labels (``face``: their font)."""
     bx, by, br, bb = box
-    ramp = np.rint(np.linspace(0, 255, br - bx)).astype(np.int64)
-    if mapping.get("channels") == "rgb":
-        # One ramp per channel: each of R, G, B uses the same lo..hi.
-        bar = np.zeros((bb - by, br - bx, 3), dtype=np.uint8)
-        for c, rows in enumerate(np.array_split(np.arange(bb - by), 3)):
-            bar[rows, :, c] = ramp.astype(np.uint8)
-    else:
-        colours = lut(mapping.get("cmap", "gray"))[ramp]
-        bar = np.broadcast_to(colours[None, :, :], (bb - by, br - bx, 3))
-    sheet.paste(Image.fromarray(np.ascontiguousarray(bar)), (bx, by))
+    # An rgb bar's ends are all channels at 0 / at full: black and white.
+    rgb = mapping.get("channels") == "rgb"
+    bar, start, end = _bar("rgb" if rgb else mapping.get("cmap", "gray"), br - bx, bb - by)
+    sheet.paste(bar, (bx, by))
     draw.rectangle((bx - 1, by - 1, br, bb), outline=FRAME)
     below, above = clipped_ends
     mid = (by + bb - 1) / 2
-    # An rgb bar's ends are all channels at 0 / at full: black and white.
-    rgb = mapping.get("channels") == "rgb"
     if above:
-        end = (255, 255, 255) if rgb else tuple(int(c) for c in bar[0, -1])
         draw.polygon([(br, by - 1), (br + ARROW_W - 1, mid), (br, bb)], fill=end,
                      outline=FRAME)
     if below:
-        start = (0, 0, 0) if rgb else tuple(int(c) for c in bar[0, 0])
         draw.polygon([(bx - 1, by - 1), (bx - ARROW_W, mid), (bx - 1, bb)], fill=start,
                      outline=FRAME)
     widths = [face.getlength(t) for _, t in ticks]
@@ -87,3 +79,20 @@ def draw_colorbar(sheet: Image.Image, draw, box, mapping: dict, ticks, clipped_e
         draw.line((x, bb, x, bb + TICK_LEN), fill=INK)
         left = x if i == 0 else (x - w + 1 if i == len(ticks) - 1 else x - w / 2)
         draw.text((left, bb + TICK_LEN + 1), text, fill=INK, font=face)
+
+
+@functools.lru_cache(maxsize=64)
+def _bar(cmap: str, width: int, height: int) -> tuple[Image.Image, tuple, tuple]:
+    """The bar's picture, and the colours of its arrows (left, right): made once per
+    colour map and size (``cmap`` "rgb": one ramp per channel). Only read once made."""
+    ramp = np.rint(np.linspace(0, 255, width)).astype(np.int64)
+    if cmap == "rgb":
+        # One ramp per channel: each of R, G, B uses the same lo..hi.
+        bar = np.zeros((height, width, 3), dtype=np.uint8)
+        for c, rows in enumerate(np.array_split(np.arange(height), 3)):
+            bar[rows, :, c] = ramp.astype(np.uint8)
+        return Image.fromarray(bar), (0, 0, 0), (255, 255, 255)
+    colours = lut(cmap)[ramp]
+    bar = np.broadcast_to(colours[None, :, :], (height, width, 3))
+    return (Image.fromarray(np.ascontiguousarray(bar)), tuple(int(c) for c in colours[0]),
+            tuple(int(c) for c in colours[-1]))

@@ -14,6 +14,8 @@ the other.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -21,7 +23,7 @@ from cnnpipe.numbers import format_number, shape_text
 from cnnpipe.pictures.colormaps import lut
 from cnnpipe.pictures.text import cell_text_font, font, plain, wrap
 
-__all__ = ["kernel_image", "kernels_sheet", "rgb_patch", "KERNEL_CMAP"]
+__all__ = ["kernel_image", "kernel_pixels", "kernels_sheet", "rgb_patch", "KERNEL_CMAP"]
 
 KERNEL_CMAP = "vik"
 GRID = (150, 150, 150)
@@ -72,6 +74,21 @@ def kernel_image(weights, *, values_up_to: int = 7, target: int = 132,
     show = max(w.shape) <= values_up_to
     return _plane(w, float(np.abs(w).max()) or 1.0,
                   _cell_for(w, show, target, min_text_cell), show)
+
+
+def kernel_pixels(weights, values_up_to: int, rgb: bool) -> np.ndarray:
+    """``kernel_image(weights, values_up_to=..., rgb=...)`` as read-only pixels, drawn
+    once per process for each distinct kernel: a batch's sheets show the same few."""
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    return _kernel_pixels(w.tobytes(), w.shape, values_up_to, rgb)
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_pixels(data: bytes, shape: tuple, values_up_to: int, rgb: bool) -> np.ndarray:
+    weights = np.frombuffer(data, dtype=np.float64).reshape(shape)
+    pixels = np.asarray(kernel_image(weights, values_up_to=values_up_to, rgb=rgb))
+    pixels.setflags(write=False)
+    return pixels
 
 
 def _channels(w: np.ndarray, values_up_to: int, target: int, min_text_cell: int,

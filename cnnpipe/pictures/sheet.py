@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw
 from cnnpipe.errors import ParameterError
 from cnnpipe.numbers import SIZE_ORDER, format_number, shape_text
 from cnnpipe.pictures.colorbar import BAR_GAP, BAR_H, TICK_LEN, colorbar_geometry, draw_colorbar
-from cnnpipe.pictures.kernel_picture import kernel_image
+from cnnpipe.pictures.kernel_picture import kernel_pixels
 from cnnpipe.pictures.mapping import to_png_pixels
 from cnnpipe.pictures.ranges import finite_min_max
 from cnnpipe.pictures.text import font, plain, wrap
@@ -78,11 +78,14 @@ def _checked_pixels(pixels, array: np.ndarray) -> np.ndarray | None:
         return None
     pixels = np.asarray(pixels)
     if pixels.shape[:2] != array.shape[-2:] or pixels.dtype not in (np.uint8, np.uint16):
-        raise ParameterError(
-            f"`pixels` must be the uint8/uint16 pixels of the {array.shape[-2:]} map "
-            f"(got {pixels.dtype} {pixels.shape})"
-        )
+        raise ParameterError(f"`pixels` must be the uint8/uint16 pixels of the "
+                             f"{array.shape[-2:]} map (got {pixels.dtype} {pixels.shape})")
     return pixels
+
+
+def _same_pixels(a, b) -> bool:
+    return a is b or (a is not None and b is not None and a.dtype == b.dtype
+                      and np.array_equal(a, b))
 
 
 class OverviewSheet:
@@ -127,13 +130,9 @@ class OverviewSheet:
                  max_pixels: int = DEFAULT_MAX_PIXELS, input_values=None,
                  maps_hw: tuple[int, int] | None = None):
         pixels = np.asarray(input_pixels)
-        if pixels.dtype != np.uint8 or not (
-            pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)
-        ):
-            raise ParameterError(
-                f"`input_pixels` must be uint8 (H, W) or (H, W, 3) "
-                f"(got {pixels.dtype} {pixels.shape})"
-            )
+        if pixels.dtype != np.uint8 or not (pixels.ndim == 2 or pixels.shape[2:] == (3,)):
+            raise ParameterError(f"`input_pixels` must be uint8 (H, W) or (H, W, 3) "
+                                 f"(got {pixels.dtype} {pixels.shape})")
         if panel < 16:
             raise ParameterError(f"`panel` must be >= 16 px (got {panel})")
         self.title = title
@@ -155,6 +154,7 @@ class OverviewSheet:
         self._rows: dict[str, dict[str, _Panel]] = {}
         self._kernels: dict[str, np.ndarray] = {}
         self.omitted: list[str] = []
+        self._last_picture = None  # (pixels, palette, picture) of the last map drawn
 
     # -- building ---------------------------------------------------------------------
 
@@ -202,9 +202,8 @@ class OverviewSheet:
             self._rows[kernel_name] = {}
         if weights is not None and kernel_name not in self._kernels:
             # a 3-channel detector on a colour input is an RGB filter: a colour patch
-            self._kernels[kernel_name] = np.asarray(
-                kernel_image(weights, values_up_to=KERNEL_VALUES_UP_TO,
-                             rgb=self._input.thumb.ndim == 3))
+            self._kernels[kernel_name] = kernel_pixels(weights, KERNEL_VALUES_UP_TO,
+                                                       self._input.thumb.ndim == 3)
         if picture is None:
             if pixels is None:
                 pixels, palette = to_png_pixels(array, mapping)
@@ -220,8 +219,15 @@ class OverviewSheet:
 
     def picture(self, pixels: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
         """A map's PNG pixels (and palette) drawn at this sheet's scale, as :meth:`add`
-        draws them; safe to call from another thread."""
-        return thumbnail(pixels, self.scale, palette)
+        draws them; safe to call from another thread. The previous call's pixels give
+        its picture again: a ReLU map of a map with no negative values (a blur of a
+        photo) is its conv map."""
+        last = self._last_picture  # one read: another thread may replace it meanwhile
+        if last is not None and _same_pixels(last[0], pixels) and _same_pixels(last[1], palette):
+            return last[2]
+        picture = thumbnail(pixels, self.scale, palette)
+        self._last_picture = (pixels, palette, picture)
+        return picture
 
     def _max_rows(self) -> int:
         """Rows that fit ``max_pixels``, estimated from the input's picture (maps are no larger)."""
