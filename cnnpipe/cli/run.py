@@ -210,7 +210,9 @@ def _execute(jobs, config, opts):
 
     from cnnpipe import batch
 
-    out, err = console.stdout(pipe_width=120), console.stderr()
+    out = console.Deferred(lambda: console.stdout(pipe_width=120))
+    # a progress bar (several inputs) needs the console itself; otherwise made when used
+    err = console.stderr() if len(jobs) > 1 else console.Deferred(console.stderr)
     notes = []
     opts.index_rows = [] if opts.html else None  # --html: a light line per input for index.html
     progress = make_progress(err, len(jobs))
