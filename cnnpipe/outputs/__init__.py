@@ -203,7 +203,10 @@ def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, write
             overview = None
             if sheet is not None:
                 overview = overview_filename(lay.number if config.stacked else None)
-                writer.raw(overview, _png_of(sheet, config.png_compression))
+                # drawn here, while the writer's threads encode the last maps: the
+                # calling thread would otherwise only wait, and the sheet is the tail
+                sheet_png = sheet.to_png_bytes(compression=config.png_compression)
+                writer.raw(overview, lambda data=sheet_png: data)
             layers_meta.append({"layer": lay, "result": result, "overview": overview})
             del sheet, result
         if writer.report is not None:  # in the background beside the last PNGs; in "files"
@@ -220,10 +223,6 @@ def _write_all(loaded, config: RunConfig, folder: Path, source_label: str, write
     io.atomic_write(folder / MANIFEST,
                     (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
     return manifest
-
-
-def _png_of(sheet, compression):
-    return lambda: sheet.to_png_bytes(compression=compression)
 
 
 def _manifest(loaded, config: RunConfig, input_entry: dict, layers_meta: list,
